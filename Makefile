@@ -1,0 +1,54 @@
+# Synod: every target sets up what it needs on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+JOBS   ?= 2
+
+.PHONY: help setup run test check unit sweep soak bench clean
+
+help:
+	@echo "make run    simulated 5-node cluster under faults, with a readable summary"
+	@echo "make test   every check and test (what CI runs)"
+	@echo "make check  format, lint, types and import contracts"
+	@echo "make soak   long seed sweeps (3, 5 and 7 nodes)"
+	@echo "make bench  simulator and checker benchmarks"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/synod sim --engine raft --nodes 5 --seed 42 --ticks 20000 --verbose
+
+check: $(STAMP)
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
+
+# The default sweep: 200+ seeds over 3 and 5 nodes with every fault, part of `make test`.
+sweep: $(STAMP)
+	$(BIN)/synod sim --engine raft --nodes 3 --seeds 1-120 --ticks 4000 --jobs $(JOBS)
+	$(BIN)/synod sim --engine raft --nodes 5 --seeds 1-120 --ticks 4000 --jobs $(JOBS)
+
+test: check unit sweep
+
+soak: $(STAMP)
+	$(BIN)/synod sim --engine raft --nodes 3 --seeds 1000-1999 --ticks 10000 --jobs $(JOBS)
+	$(BIN)/synod sim --engine raft --nodes 5 --seeds 2000-2999 --ticks 10000 --jobs $(JOBS)
+	$(BIN)/synod sim --engine raft --nodes 7 --seeds 3000-3499 --ticks 10000 --jobs $(JOBS)
+	$(BIN)/pytest -q -m slow
+
+bench: $(STAMP)
+	$(BIN)/python -m synod.bench
+
+clean:
+	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,101 @@
+"""An in-memory ``LogStorage``: what the engine reads, plus the writes a driver makes.
+
+Tests and the simulator use it as a node's durable log. Its layout is one list whose first
+element is a sentinel standing for the snapshot (index and term of the last compacted entry),
+so ``entries[i - offset]`` is the entry at index ``i``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from synod.core.errors import LogCompacted, LogUnavailable
+from synod.core.ids import LogIndex, Term
+from synod.core.log import Entry, HardState, Membership, Snapshot, SnapshotMeta
+
+
+class MemoryStorage:
+    def __init__(self, membership: Membership | None = None) -> None:
+        self.hard_state = HardState()
+        self._snapshot = Snapshot(SnapshotMeta(membership=membership or Membership()))
+        self._entries: list[Entry] = [Entry(LogIndex(0), Term(0))]
+
+    # -- LogStorage (read side) --------------------------------------------------------------
+
+    def initial_state(self) -> tuple[HardState, Membership]:
+        return self.hard_state, self._snapshot.meta.membership
+
+    def first_index(self) -> LogIndex:
+        return LogIndex(self._entries[0].index + 1)
+
+    def last_index(self) -> LogIndex:
+        return self._entries[-1].index
+
+    def term(self, index: LogIndex) -> Term:
+        offset = self._entries[0].index
+        if index < offset:
+            raise LogCompacted(f"index {index} is compacted (snapshot at {offset})")
+        if index > self.last_index():
+            raise LogUnavailable(f"index {index} is past the last index {self.last_index()}")
+        return self._entries[index - offset].term
+
+    def entries(self, low: LogIndex, high: LogIndex, bytes_max: int) -> list[Entry]:
+        offset = self._entries[0].index
+        if low <= offset:
+            raise LogCompacted(f"index {low} is compacted (snapshot at {offset})")
+        if high > self.last_index() + 1:
+            raise LogUnavailable(f"index {high - 1} is past the last index {self.last_index()}")
+        return limit_size(self._entries[low - offset : high - offset], bytes_max)
+
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    # -- writes, made by the driver after a Ready ---------------------------------------------
+
+    def set_hard_state(self, hard_state: HardState) -> None:
+        self.hard_state = hard_state
+
+    def append(self, entries: Iterable[Entry]) -> None:
+        """Append entries, replacing any conflicting suffix (entries must be contiguous)."""
+        batch = list(entries)
+        if not batch:
+            return
+        first = batch[0].index
+        offset = self._entries[0].index
+        assert first > offset, f"appending compacted index {first} (snapshot at {offset})"
+        assert first <= self.last_index() + 1, f"gap: appending {first} after {self.last_index()}"
+        del self._entries[first - offset :]
+        self._entries.extend(batch)
+        assert self._entries[-1].index - offset == len(self._entries) - 1
+
+    def apply_snapshot(self, snapshot: Snapshot) -> None:
+        """Replace the whole log with a snapshot received from the leader."""
+        meta = snapshot.meta
+        assert meta.index >= self._snapshot.meta.index, "snapshot older than the one held"
+        self._snapshot = snapshot
+        self._entries = [Entry(meta.index, meta.term)]
+
+    def compact(self, snapshot: Snapshot) -> None:
+        """Save ``snapshot`` (taken locally) and drop the entries it covers."""
+        meta = snapshot.meta
+        offset = self._entries[0].index
+        if meta.index <= offset:
+            return
+        assert meta.index <= self.last_index(), "compacting past the end of the log"
+        assert self.term(meta.index) == meta.term, "snapshot term disagrees with the log"
+        self._snapshot = snapshot
+        self._entries = [Entry(meta.index, meta.term), *self._entries[meta.index - offset + 1 :]]
+
+    def all_entries(self) -> list[Entry]:
+        """Every entry held (not the snapshot sentinel): for invariant checks."""
+        return self._entries[1:]
+
+
+def limit_size(entries: list[Entry], bytes_max: int) -> list[Entry]:
+    """The longest prefix under ``bytes_max``, but never empty if ``entries`` is not."""
+    total = 0
+    for count, entry in enumerate(entries):
+        total += entry.size_bytes()
+        if total > bytes_max and count > 0:
+            return entries[:count]
+    return entries
