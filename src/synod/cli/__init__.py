@@ -1,0 +1,1 @@
+"""The ``synod`` command line. May import every other layer; nothing imports it."""
