@@ -1,0 +1,247 @@
+"""``Replica``: one engine, its durable log and its state machine, driven one Ready at a time.
+
+Why the split between ``persist`` and ``finish``: a runtime must make the Ready's hard state
+and entries durable (fsync) before it sends ``messages`` and before anything is applied. The
+simulator puts a delay (and possibly a crash) between the two, so they are separate calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from synod.core.engine import Engine, Message, ReadState, Ready
+from synod.core.errors import ConfigError, NotLeader, ProposalDropped
+from synod.core.ids import NO_NODE, LogIndex, NodeId
+from synod.core.log import Entry, EntryKind, HardState, MembershipChange, Snapshot
+from synod.replica.command import Command, CommandError, decode_command, encode_command
+from synod.replica.effects import Done, Effect, MembershipApplied, Redirected, Refused
+
+ResultT = TypeVar("ResultT")
+ResultT_co = TypeVar("ResultT_co", covariant=True)
+
+
+class StateMachine(Protocol[ResultT_co]):
+    """What the log is applied to. Deterministic: same commands, same results, same bytes."""
+
+    def apply(self, command: bytes) -> ResultT_co: ...
+
+    def read(self, query: bytes) -> ResultT_co: ...
+
+    def snapshot(self) -> bytes: ...
+
+    def restore(self, data: bytes) -> None: ...
+
+
+class DurableLog(Protocol):
+    """The write side of a node's log storage (``MemoryStorage`` fits; the WAL will)."""
+
+    def set_hard_state(self, hard_state: HardState) -> None: ...
+
+    def append(self, entries: tuple[Entry, ...]) -> None: ...
+
+    def apply_snapshot(self, snapshot: Snapshot) -> None: ...
+
+    def compact(self, snapshot: Snapshot) -> None: ...
+
+    def snapshot(self) -> Snapshot: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaConfig:
+    snapshot_entries_threshold: int = 1000
+    """Compact once this many entries have applied since the last snapshot."""
+    pending_requests_max: int = 10_000
+    """Client requests (writes and reads) awaiting an answer before new ones are refused."""
+
+    def __post_init__(self) -> None:
+        if self.snapshot_entries_threshold < 1:
+            raise ConfigError("snapshot_entries_threshold must be >= 1")
+        if self.pending_requests_max < 1:
+            raise ConfigError("pending_requests_max must be >= 1")
+
+
+class Replica(Generic[ResultT]):
+    """Client requests in, engine driven, effects out. Holds at most one Ready in flight."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        storage: DurableLog,
+        machine: StateMachine[ResultT],
+        config: ReplicaConfig | None = None,
+    ) -> None:
+        self.engine = engine
+        self.storage = storage
+        self.machine = machine
+        self.config = config or ReplicaConfig()
+        snapshot = storage.snapshot()
+        if snapshot.meta.index > 0:
+            machine.restore(snapshot.data)
+        self._applied = snapshot.meta.index
+        self._snapshot_index = snapshot.meta.index
+        self._compaction_index: LogIndex | None = None
+        self._writes: set[bytes] = set()
+        self._reads: dict[bytes, bytes] = {}
+        self._read_points: list[ReadState] = []
+        self._in_flight: Ready | None = None
+
+    @property
+    def node_id(self) -> NodeId:
+        return self.engine.node_id
+
+    @property
+    def applied_index(self) -> LogIndex:
+        return self._applied
+
+    @property
+    def snapshot_index(self) -> LogIndex:
+        return self._snapshot_index
+
+    @property
+    def pending_requests(self) -> int:
+        return len(self._writes) + len(self._reads)
+
+    # -- client requests ----------------------------------------------------------------------
+
+    def submit(self, request_id: bytes, payload: bytes) -> list[Effect[ResultT]]:
+        """Propose a write; answered by ``finish`` once it applies, or at once if refused."""
+        if refusal := self._refuse_request(request_id):
+            return [refusal]
+        command = encode_command(Command(self.node_id, request_id, payload))
+        try:
+            self.engine.propose(command)
+        except NotLeader as error:
+            return [Redirected(request_id, error.leader or NO_NODE)]
+        except ProposalDropped as error:
+            return [Refused(request_id, error.reason)]
+        self._writes.add(request_id)
+        return []
+
+    def read(self, request_id: bytes, query: bytes) -> list[Effect[ResultT]]:
+        """Ask for a linearizable read; served once applied reaches the engine's read index."""
+        if refusal := self._refuse_request(request_id):
+            return [refusal]
+        try:
+            self.engine.read_index(request_id)
+        except NotLeader as error:
+            return [Redirected(request_id, error.leader or NO_NODE)]
+        except ProposalDropped as error:
+            return [Refused(request_id, error.reason)]
+        self._reads[request_id] = query
+        return []
+
+    def _refuse_request(self, request_id: bytes) -> Refused | None:
+        if request_id in self._writes or request_id in self._reads:
+            return Refused(request_id, "duplicate request id")
+        if self.pending_requests >= self.config.pending_requests_max:
+            return Refused(request_id, "too many pending requests")
+        return None
+
+    # -- engine driving -----------------------------------------------------------------------
+
+    def tick(self) -> None:
+        self.engine.tick()
+
+    def step(self, message: Message) -> None:
+        self.engine.step(message)
+
+    def has_ready(self) -> bool:
+        return self._in_flight is None and self.engine.has_ready()
+
+    def ready(self) -> Ready | None:
+        """The next Ready to carry out, or None (also while one is still in flight)."""
+        if not self.has_ready():
+            return None
+        ready = self.engine.ready()
+        if ready is None or ready.is_empty():
+            return None
+        self._in_flight = ready
+        return ready
+
+    def persist(self, ready: Ready) -> None:
+        """Write what the Ready asks to make durable; the runtime fsyncs after this."""
+        assert ready is self._in_flight, "persisting a Ready that is not in flight"
+        storage = self.storage
+        if ready.snapshot is not None:
+            storage.apply_snapshot(ready.snapshot)
+        if ready.entries:
+            storage.append(ready.entries)
+        if ready.hard_state is not None:
+            storage.set_hard_state(ready.hard_state)
+        if ready.compaction is not None:
+            storage.compact(ready.compaction)
+            self._snapshot_index = max(self._snapshot_index, ready.compaction.meta.index)
+            self._compaction_index = None
+        assert storage.snapshot().meta.index >= self._snapshot_index
+
+    def finish(self, ready: Ready) -> list[Effect[ResultT]]:
+        """After the fsync (and after sending ``messages``): apply, answer, advance."""
+        assert ready is self._in_flight, "finishing a Ready that is not in flight"
+        effects: list[Effect[ResultT]] = []
+        if ready.snapshot is not None:
+            self._restore(ready.snapshot)
+        for entry in ready.committed_entries:
+            self._apply(entry, effects)
+        self._read_points.extend(ready.read_states)
+        self._answer_reads(effects)
+        self._refuse_reads(ready.refused_reads, effects)
+        self._in_flight = None
+        self.engine.advance(ready)
+        self._maybe_compact()
+        return effects
+
+    # -- applying -----------------------------------------------------------------------------
+
+    def _restore(self, snapshot: Snapshot) -> None:
+        index = snapshot.meta.index
+        assert index > self._applied, f"snapshot at {index} does not pass applied {self._applied}"
+        self.machine.restore(snapshot.data)
+        self._applied = index
+        self._snapshot_index = max(self._snapshot_index, index)
+
+    def _apply(self, entry: Entry, effects: list[Effect[ResultT]]) -> None:
+        assert entry.index == self._applied + 1, (
+            f"node {self.node_id} applying index {entry.index} after {self._applied}"
+        )
+        self._applied = entry.index
+        if entry.kind == EntryKind.MEMBERSHIP:
+            effects.append(MembershipApplied(entry.index, MembershipChange.decode(entry.data)))
+            return
+        if not entry.data:
+            return  # a new leader's no-op
+        try:
+            command = decode_command(entry.data)
+        except CommandError:
+            return  # applied as a no-op on every replica alike
+        result = self.machine.apply(command.payload)
+        if command.origin == self.node_id and command.request_id in self._writes:
+            self._writes.discard(command.request_id)
+            effects.append(Done(command.request_id, result, entry.index))
+
+    def _answer_reads(self, effects: list[Effect[ResultT]]) -> None:
+        waiting: list[ReadState] = []
+        for point in self._read_points:
+            query = self._reads.get(point.request_id)
+            if query is None:
+                continue  # from a previous life, or answered already
+            if point.index > self._applied:
+                waiting.append(point)
+                continue
+            del self._reads[point.request_id]
+            effects.append(Done(point.request_id, self.machine.read(query), self._applied))
+        self._read_points = waiting
+
+    def _refuse_reads(self, refused: tuple[bytes, ...], effects: list[Effect[ResultT]]) -> None:
+        for request_id in refused:
+            if self._reads.pop(request_id, None) is not None:
+                effects.append(Refused(request_id, "read refused: leadership not confirmed"))
+
+    def _maybe_compact(self) -> None:
+        """Fold the applied prefix into a snapshot once enough entries have piled up."""
+        if self._compaction_index is not None:
+            return
+        if self._applied - self._snapshot_index <= self.config.snapshot_entries_threshold:
+            return
+        self._compaction_index = self._applied
+        self.engine.compact(self._applied, self.machine.snapshot())
