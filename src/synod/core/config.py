@@ -20,9 +20,11 @@ class EngineConfig:
     message_bytes_max: int = 1 << 20
     """Entries carried by one AppendEntries (at least one entry is always sent)."""
     proposal_entries_max: int = 4096
-    """Proposals held for the next Ready before new ones are refused."""
-    uncommitted_bytes_max: int = 64 << 20
-    """Bytes of proposed but uncommitted entries a leader accepts before refusing more."""
+    """Entries a leader holds beyond its commit index before it refuses new proposals."""
+    apply_bytes_max: int = 16 << 20
+    """Committed entries handed out for applying in one Ready."""
+    pending_reads_max: int = 4096
+    """Linearizable reads a leader holds while confirming its leadership."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -37,7 +39,8 @@ class EngineConfig:
             (self.inflight_messages_max >= 1, "inflight_messages_max must be >= 1"),
             (self.message_bytes_max >= 1, "message_bytes_max must be >= 1"),
             (self.proposal_entries_max >= 1, "proposal_entries_max must be >= 1"),
-            (self.uncommitted_bytes_max >= 1, "uncommitted_bytes_max must be >= 1"),
+            (self.apply_bytes_max >= 1, "apply_bytes_max must be >= 1"),
+            (self.pending_reads_max >= 1, "pending_reads_max must be >= 1"),
         ]
         for ok, text in checks:
             if not ok:

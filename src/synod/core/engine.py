@@ -16,9 +16,8 @@ The driver (``synod.replica`` under ``synod.server`` or ``synod.sim``) loops::
 from __future__ import annotations
 
 import enum
-
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from synod.core.ids import NO_NODE, LogIndex, NodeId, Term

@@ -1,0 +1,10 @@
+"""Raft, sans-IO: see ``engine.py`` for the rules it keeps.
+
+Modules: ``engine`` (the state machine), ``log`` (durable + unstable log view), ``progress``
+(per-follower flow control), ``reads`` (ReadIndex), ``membership`` (configuration history),
+``messages`` (the wire vocabulary and its readable form).
+"""
+
+from synod.consensus.raft.engine import RaftEngine
+
+__all__ = ["RaftEngine"]

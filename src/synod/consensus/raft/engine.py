@@ -1,0 +1,785 @@
+"""The Raft state machine: ticks and messages in, a ``Ready`` of effects out.
+
+Follows the Raft paper and Ongaro's dissertation, with the refinements etcd-io/raft made
+standard: PreVote, CheckQuorum, ReadIndex, leadership transfer, per-follower flow control.
+Everything that changes the engine's state happens in this module or its helpers; the
+driver only persists, sends and applies what ``ready`` hands out.
+
+Rules this module keeps (each asserted where it is enforced):
+
+- A message that promises durability (a vote, an append acknowledgement, a vote request
+  carrying a new term) leaves only after the Ready that persists the promise.
+- The leader counts its own log toward a quorum only once its entries are durable.
+- An entry is committed only by counting replicas of an entry from the leader's current
+  term (Raft paper, Figure 8); earlier entries commit with it.
+- applied <= committed <= last index, and committed never moves back.
+"""
+
+from __future__ import annotations
+
+from synod.consensus.quorum import VoteResult, committed_index, has_quorum, vote_result
+from synod.consensus.raft.log import RaftLog
+from synod.consensus.raft.membership import MembershipHistory
+from synod.consensus.raft.messages import (
+    RAFT_MESSAGE_TYPES,
+    AppendEntries,
+    AppendResponse,
+    Heartbeat,
+    HeartbeatResponse,
+    InstallSnapshot,
+    RaftMessage,
+    ReadIndexRequest,
+    ReadIndexResponse,
+    TimeoutNow,
+    VoteRequest,
+    VoteResponse,
+)
+from synod.consensus.raft.progress import Inflights, Progress, ProgressState
+from synod.consensus.raft.reads import PendingRead, ReadQueue
+from synod.core.config import EngineConfig
+from synod.core.engine import LogStorage, Message, ReadState, Ready, Rng, Role, SoftState
+from synod.core.errors import LogCompacted, NotLeader, ProposalDropped
+from synod.core.ids import NO_INDEX, NO_NODE, LogIndex, NodeId, Term
+from synod.core.log import (
+    Entry,
+    EntryKind,
+    HardState,
+    Membership,
+    MembershipChange,
+    Snapshot,
+    SnapshotMeta,
+)
+
+LEADER_MESSAGES = (AppendEntries, Heartbeat, InstallSnapshot, TimeoutNow, ReadIndexResponse)
+
+
+class RaftEngine:
+    def __init__(
+        self,
+        node_id: NodeId,
+        storage: LogStorage,
+        config: EngineConfig,
+        rng: Rng,
+        applied_index: LogIndex | None = None,
+    ) -> None:
+        assert node_id != NO_NODE, "node ids start at 1"
+        config.validate()
+        self.node_id = node_id
+        self.config = config
+        self._rng = rng
+        self.log = RaftLog(storage)
+        hard_state, membership = storage.initial_state()
+        self.term = hard_state.term
+        self.vote = hard_state.vote
+        self.log.commit_to(hard_state.commit)
+        self._membership = MembershipHistory(self.log.applied, membership)
+        if applied_index is not None:
+            self._replay_membership(applied_index)
+        self.role = Role.FOLLOWER
+        self.leader = NO_NODE
+        self._election_elapsed = 0
+        self._heartbeat_elapsed = 0
+        self._election_timeout = self._random_election_timeout()
+        self._votes: dict[NodeId, bool] = {}
+        self._progress: dict[NodeId, Progress] = {}
+        self._transferee = NO_NODE
+        self._pending_membership_index = NO_INDEX
+        self._reads = ReadQueue(config.pending_reads_max)
+        self._outbox: list[RaftMessage] = []
+        self._read_states: list[ReadState] = []
+        self._refused_reads: list[bytes] = []
+        self._compaction: Snapshot | None = None
+        self._broadcast_pending = False
+        self._soft_state = SoftState()
+        self._hard_state = hard_state
+        self._in_flight: Ready | None = None
+
+    def _replay_membership(self, applied_index: LogIndex) -> None:
+        """Restart with a durable state machine: reapply configurations up to ``applied``."""
+        assert self.log.applied <= applied_index <= self.log.committed
+        low = LogIndex(self.log.applied + 1)
+        high = LogIndex(applied_index + 1)
+        for entry in self.log.entries(low, 1 << 62, high):
+            if entry.kind is EntryKind.MEMBERSHIP:
+                self._membership.apply(entry.index, entry.data)
+        self.log.applied_to(applied_index)
+
+    # -- read-only views ------------------------------------------------------------------------
+
+    @property
+    def membership(self) -> Membership:
+        return self._membership.current
+
+    @property
+    def commit_index(self) -> LogIndex:
+        return self.log.committed
+
+    @property
+    def applied_index(self) -> LogIndex:
+        return self.log.applied
+
+    @property
+    def last_index(self) -> LogIndex:
+        return self.log.last_index()
+
+    def log_term(self, index: LogIndex) -> Term | None:
+        return self.log.term(index)
+
+    def progress(self, node: NodeId) -> Progress | None:
+        return self._progress.get(node)
+
+    def _promotable(self) -> bool:
+        return self.node_id in self.membership.voters
+
+    # -- the public contract --------------------------------------------------------------------
+
+    def tick(self) -> None:
+        if self.role is Role.LEADER:
+            self._tick_leader()
+        else:
+            self._tick_election()
+
+    def _tick_election(self) -> None:
+        self._election_elapsed += 1
+        if self._election_elapsed >= self._election_timeout and self._promotable():
+            self._election_elapsed = 0
+            self.campaign()
+
+    def _tick_leader(self) -> None:
+        self._heartbeat_elapsed += 1
+        self._election_elapsed += 1
+        if self._election_elapsed >= self.config.election_timeout_ticks:
+            self._election_elapsed = 0
+            if self.config.check_quorum and not self._quorum_active():
+                self._become_follower(self.term, NO_NODE)
+                return
+            self._transferee = NO_NODE
+            self._tick_snapshot_waits()
+        if self._heartbeat_elapsed >= self.config.heartbeat_interval_ticks:
+            self._heartbeat_elapsed = 0
+            self._broadcast_heartbeat(self._reads.current_round)
+
+    def _quorum_active(self) -> bool:
+        active = {node for node, pr in self._progress.items() if pr.recently_active}
+        active.add(self.node_id)
+        for node, pr in self._progress.items():
+            pr.recently_active = node == self.node_id
+        return has_quorum(self.membership.voters, active)
+
+    def _tick_snapshot_waits(self) -> None:
+        """A snapshot unanswered for two election timeouts was lost: probe again."""
+        for progress in self._progress.values():
+            if progress.state is ProgressState.SNAPSHOT:
+                progress.snapshot_timeouts += 1
+                if progress.snapshot_timeouts >= 2:
+                    progress.become_probe()
+
+    def campaign(self) -> None:
+        """Start an election now (PreVote first when configured)."""
+        if self.role is Role.LEADER or not self._promotable():
+            return
+        if self._has_unapplied_membership():
+            return
+        self._start_election(pre_vote=self.config.pre_vote, transfer=False)
+
+    def step(self, message: Message) -> None:
+        if not isinstance(message, RAFT_MESSAGE_TYPES):
+            raise TypeError(f"not a Raft message: {message!r}")
+        if message.target != self.node_id:
+            raise ValueError(f"message for node {message.target} given to {self.node_id}")
+        if self._step_term(message):
+            self._dispatch(message)
+
+    def propose(self, command: bytes) -> None:
+        self._check_can_propose()
+        self._append_own(EntryKind.NORMAL, command)
+
+    def change_membership(self, change: MembershipChange) -> None:
+        self._check_can_propose()
+        if self._pending_membership_index > self.log.applied:
+            raise ProposalDropped("a membership change is already in progress", self.leader)
+        self.membership.apply(change)  # raises MembershipError when it does not fit
+        self._pending_membership_index = self._append_own(EntryKind.MEMBERSHIP, change.encode())
+
+    def read_index(self, request_id: bytes) -> None:
+        if self.role is Role.LEADER:
+            self._leader_read(PendingRead(request_id, self.node_id))
+        elif self.leader != NO_NODE:
+            self._send(ReadIndexRequest(self.node_id, self.leader, self.term, request_id))
+        else:
+            self._refused_reads.append(request_id)
+
+    def transfer_leadership(self, target: NodeId) -> None:
+        if self.role is not Role.LEADER:
+            raise NotLeader("only the leader can transfer leadership", self.leader)
+        if target in (self.node_id, self._transferee):
+            return
+        if target not in self.membership.voters:
+            raise ProposalDropped(f"transfer target {target} is not a voter", self.leader)
+        self._transferee = target
+        self._election_elapsed = 0
+        if self._progress[target].match == self.log.last_index():
+            self._send(TimeoutNow(self.node_id, target, self.term))
+        else:
+            self._send_append(target)
+
+    def compact(self, index: LogIndex, data: bytes) -> None:
+        """Ask the driver to save ``data`` (the state machine at ``index``) as a snapshot."""
+        snapshot_index = self.log.storage.first_index() - 1
+        if index <= snapshot_index:
+            return
+        if index > self.log.applied:
+            raise ValueError(f"cannot compact to {index}: applied is {self.log.applied}")
+        term = self.log.term(index)
+        assert term is not None, f"no term for applied index {index}"
+        meta = SnapshotMeta(index, term, self._membership.at(index))
+        self._compaction = Snapshot(meta, data)
+
+    # -- Ready ----------------------------------------------------------------------------------
+
+    def has_ready(self) -> bool:
+        if self._in_flight is not None:
+            return False
+        log = self.log
+        return bool(
+            self._outbox
+            or self._broadcast_pending
+            or self._reads_waiting_round()
+            or log.unstable
+            or log.unstable_snapshot
+            or log.committed > log.applied
+            or self._read_states
+            or self._refused_reads
+            or self._compaction
+            or self._current_soft_state() != self._soft_state
+            or self._current_hard_state() != self._hard_state
+        )
+
+    def ready(self) -> Ready | None:
+        assert self._in_flight is None, "advance the previous Ready first"
+        self._flush()
+        soft = self._current_soft_state()
+        hard = self._current_hard_state()
+        early = tuple(m for m in self._outbox if self._is_early(m))
+        late = tuple(m for m in self._outbox if not self._is_early(m))
+        ready = Ready(
+            soft_state=soft if soft != self._soft_state else None,
+            hard_state=hard if hard != self._hard_state else None,
+            entries=tuple(self.log.unstable),
+            snapshot=self.log.unstable_snapshot,
+            committed_entries=tuple(self._committed_to_apply()),
+            messages=late,
+            early_messages=early,
+            read_states=tuple(self._read_states),
+            compaction=self._compaction,
+            refused_reads=tuple(self._refused_reads),
+        )
+        if ready.is_empty():
+            return None
+        self._soft_state, self._hard_state = soft, hard
+        self._outbox, self._read_states, self._refused_reads = [], [], []
+        self._compaction = None
+        self._in_flight = ready
+        return ready
+
+    def advance(self, ready: Ready) -> None:
+        assert ready is self._in_flight, "advance takes the Ready just handed out"
+        self._in_flight = None
+        if ready.snapshot is not None:
+            meta = ready.snapshot.meta
+            self.log.stable_snapshot_to(meta.index)
+            self.log.restored_to(meta.index)
+        if ready.entries:
+            last = ready.entries[-1]
+            self.log.stable_to(last.index, last.term)
+            if self.role is Role.LEADER:
+                self._on_own_entries_durable()
+        for entry in ready.committed_entries:
+            if entry.kind is EntryKind.MEMBERSHIP and entry.index > self.log.applied:
+                self._apply_membership(entry)
+        if ready.committed_entries:
+            self.log.applied_to(max(self.log.applied, ready.committed_entries[-1].index))
+        if ready.compaction is not None:
+            self._membership.forget_before(ready.compaction.meta.index)
+        assert self.log.applied <= self.log.committed <= self.log.last_index()
+
+    def _flush(self) -> None:
+        """Work deferred so that one Ready batches it: appends and read rounds."""
+        if self.role is not Role.LEADER:
+            return
+        if self._broadcast_pending:
+            self._broadcast_pending = False
+            self._broadcast_append()
+        if self._own_term_committed():
+            read_round = self._reads.start_round(self.log.committed)
+            if read_round is not None:
+                self._broadcast_heartbeat(read_round)
+                self._release_reads()
+
+    def _reads_waiting_round(self) -> bool:
+        leading = self.role is Role.LEADER
+        return leading and self._reads.has_unstarted() and self._own_term_committed()
+
+    def _committed_to_apply(self) -> list[Entry]:
+        log = self.log
+        if log.unstable_snapshot is not None or log.committed <= log.applied:
+            return []
+        low = LogIndex(log.applied + 1)
+        return log.entries(low, self.config.apply_bytes_max, LogIndex(log.committed + 1))
+
+    def _current_soft_state(self) -> SoftState:
+        return SoftState(self.leader, self.role)
+
+    def _current_hard_state(self) -> HardState:
+        return HardState(self.term, self.vote, self.log.committed)
+
+    def _is_early(self, message: RaftMessage) -> bool:
+        """May ``message`` leave before this Ready is durable? Only if it promises nothing.
+
+        A leader's messages carry no promise about its own log (it counts itself only once
+        durable); a PreVote changes no state. Votes, vote requests (a new term) and
+        acknowledgements must wait for the fsync."""
+        if isinstance(message, LEADER_MESSAGES):
+            return True
+        return isinstance(message, VoteRequest | VoteResponse) and message.pre_vote
+
+    # -- terms and roles ------------------------------------------------------------------------
+
+    def _step_term(self, message: RaftMessage) -> bool:
+        """Apply Raft's term rules; False when the message must be dropped."""
+        if message.term > self.term:
+            return self._on_higher_term(message)
+        if message.term < self.term:
+            self._on_lower_term(message)
+            return False
+        return True
+
+    def _on_higher_term(self, message: RaftMessage) -> bool:
+        if isinstance(message, VoteRequest):
+            in_lease = (
+                self.config.check_quorum
+                and self.leader != NO_NODE
+                and self._election_elapsed < self.config.election_timeout_ticks
+            )
+            if in_lease and not message.transfer:
+                return False  # a live leader exists: do not let a partitioned node disrupt it
+            if message.pre_vote:
+                return True
+        if isinstance(message, VoteResponse) and message.pre_vote and message.granted:
+            return True  # granted pre-votes carry the future term; it is not ours yet
+        from_leader = isinstance(message, AppendEntries | Heartbeat | InstallSnapshot)
+        self._become_follower(message.term, message.source if from_leader else NO_NODE)
+        return True
+
+    def _on_lower_term(self, message: RaftMessage) -> None:
+        config = self.config
+        if (config.check_quorum or config.pre_vote) and isinstance(
+            message, AppendEntries | Heartbeat
+        ):
+            # A stale leader: tell it about the newer term so that it steps down.
+            self._send(AppendResponse(self.node_id, message.source, self.term, NO_INDEX))
+        elif isinstance(message, VoteRequest) and message.pre_vote:
+            self._send(VoteResponse(self.node_id, message.source, self.term, False, True))
+
+    def _become_follower(self, term: Term, leader: NodeId) -> None:
+        self._stop_leading()
+        if term != self.term:
+            assert term > self.term, "terms never move back"
+            self.term = term
+            self.vote = NO_NODE
+        self.role = Role.FOLLOWER
+        self.leader = leader
+        self._reset_timers()
+
+    def _stop_leading(self) -> None:
+        for read in self._reads.drain():
+            self._refuse_read(read)
+        self._progress = {}
+        self._transferee = NO_NODE
+        self._broadcast_pending = False
+
+    def _reset_timers(self) -> None:
+        self._election_elapsed = 0
+        self._heartbeat_elapsed = 0
+        self._election_timeout = self._random_election_timeout()
+        self._votes = {}
+
+    def _random_election_timeout(self) -> int:
+        base = self.config.election_timeout_ticks
+        return base + self._rng.randrange(0, base)
+
+    def _start_election(self, *, pre_vote: bool, transfer: bool) -> None:
+        self._stop_leading()
+        self._reset_timers()
+        self.leader = NO_NODE
+        if pre_vote:
+            self.role = Role.PRE_CANDIDATE
+        else:
+            self.role = Role.CANDIDATE
+            self.term = Term(self.term + 1)
+            self.vote = self.node_id
+        self._record_vote(self.node_id, granted=True, pre_vote=pre_vote)
+        if self.role is Role.LEADER:
+            return
+        vote_term = Term(self.term + 1) if pre_vote else self.term
+        last_index, last_term = self.log.last_index(), self.log.last_term()
+        for voter in sorted(self.membership.voters - {self.node_id}):
+            request = VoteRequest(
+                self.node_id, voter, vote_term, last_index, last_term, pre_vote, transfer
+            )
+            self._send(request)
+
+    def _record_vote(self, voter: NodeId, *, granted: bool, pre_vote: bool) -> None:
+        self._votes[voter] = granted
+        match vote_result(self.membership.voters, self._votes):
+            case VoteResult.WON if pre_vote:
+                self._start_election(pre_vote=False, transfer=False)
+            case VoteResult.WON:
+                self._become_leader()
+            case VoteResult.LOST:
+                self._become_follower(self.term, NO_NODE)
+            case VoteResult.PENDING:
+                pass
+
+    def _become_leader(self) -> None:
+        assert self.role is Role.CANDIDATE, "only a candidate becomes leader"
+        self.role = Role.LEADER
+        self.leader = self.node_id
+        self._reset_timers()
+        last = self.log.last_index()
+        self._progress = {node: self._new_progress(node, last) for node in self.membership.members}
+        self._pending_membership_index = last
+        self._append_own(EntryKind.NORMAL, b"")
+        if self._progress.get(self.node_id) is not None:
+            self._progress[self.node_id].recently_active = True
+
+    def _new_progress(self, node: NodeId, last: LogIndex) -> Progress:
+        progress = Progress(LogIndex(last + 1), Inflights(self.config.inflight_messages_max))
+        progress.is_learner = node in self.membership.learners
+        if node == self.node_id:
+            progress.match = self._durable_last_index()
+            progress.next = LogIndex(max(progress.next, progress.match + 1))
+            progress.become_replicate()
+        return progress
+
+    def _durable_last_index(self) -> LogIndex:
+        return LogIndex(self.log.unstable_offset - 1)
+
+    def _has_unapplied_membership(self) -> bool:
+        log = self.log
+        if log.committed <= log.applied or log.unstable_snapshot is not None:
+            return False
+        pending = log.entries(LogIndex(log.applied + 1), 1 << 62, LogIndex(log.committed + 1))
+        return any(entry.kind is EntryKind.MEMBERSHIP for entry in pending)
+
+    # -- dispatch ---------------------------------------------------------------------------------
+
+    def _dispatch(self, message: RaftMessage) -> None:  # noqa: C901, PLR0912 - one arm per type
+        match message:
+            case VoteRequest():
+                self._on_vote_request(message)
+            case VoteResponse():
+                self._on_vote_response(message)
+            case AppendEntries():
+                if self._follow(message.source):
+                    self._on_append_entries(message)
+            case Heartbeat():
+                if self._follow(message.source):
+                    self._on_heartbeat(message)
+            case InstallSnapshot():
+                if self._follow(message.source):
+                    self._on_install_snapshot(message)
+            case AppendResponse():
+                if self.role is Role.LEADER:
+                    self._on_append_response(message)
+            case HeartbeatResponse():
+                if self.role is Role.LEADER:
+                    self._on_heartbeat_response(message)
+            case TimeoutNow():
+                if self._promotable() and self.role is not Role.LEADER:
+                    self._start_election(pre_vote=False, transfer=True)
+            case ReadIndexRequest():
+                self._on_read_index_request(message)
+            case ReadIndexResponse():
+                self._on_read_index_response(message)
+
+    def _follow(self, leader: NodeId) -> bool:
+        """A message from this term's leader: make sure we follow it. False if we lead."""
+        if self.role is Role.LEADER:
+            return False  # impossible with one leader per term; ignore rather than trust it
+        if self.role is not Role.FOLLOWER or self.leader != leader:
+            self._become_follower(self.term, leader)
+        self._election_elapsed = 0
+        return True
+
+    # -- voting -----------------------------------------------------------------------------------
+
+    def _can_grant_vote(self, message: VoteRequest) -> bool:
+        """Raft's vote rules: one vote per term, and only for a log at least as fresh as ours."""
+        free = (
+            self.vote == message.source
+            or (self.vote == NO_NODE and self.leader == NO_NODE)
+            or (message.pre_vote and message.term > self.term)
+        )
+        return free and self.log.is_up_to_date(message.last_index, message.last_term)
+
+    def _on_vote_request(self, message: VoteRequest) -> None:
+        if self._can_grant_vote(message):
+            self._send(replace_vote(message, self.node_id, granted=True))
+            if not message.pre_vote:
+                self._election_elapsed = 0
+                self.vote = message.source
+        else:
+            reply = VoteResponse(self.node_id, message.source, self.term, False, message.pre_vote)
+            self._send(reply)
+
+    def _on_vote_response(self, message: VoteResponse) -> None:
+        expected = Role.PRE_CANDIDATE if message.pre_vote else Role.CANDIDATE
+        if self.role is not expected:
+            return
+        self._record_vote(message.source, granted=message.granted, pre_vote=message.pre_vote)
+
+    # -- following --------------------------------------------------------------------------------
+
+    def _on_append_entries(self, message: AppendEntries) -> None:
+        log = self.log
+        if message.prev_index < log.committed:
+            self._send(AppendResponse(self.node_id, message.source, self.term, log.committed))
+            return
+        last_new = log.maybe_append(
+            message.prev_index, message.prev_term, message.commit, message.entries
+        )
+        if last_new is not None:
+            self._send(AppendResponse(self.node_id, message.source, self.term, last_new))
+            return
+        hint_index, hint_term = log.find_conflict_by_term(
+            LogIndex(min(message.prev_index, log.last_index())), message.prev_term
+        )
+        reject = AppendResponse(
+            self.node_id, message.source, self.term, message.prev_index, True, hint_index, hint_term
+        )
+        self._send(reject)
+
+    def _on_heartbeat(self, message: Heartbeat) -> None:
+        self.log.commit_to(min(message.commit, self.log.last_index()))
+        reply = HeartbeatResponse(self.node_id, message.source, self.term, message.read_round)
+        self._send(reply)
+
+    def _on_install_snapshot(self, message: InstallSnapshot) -> None:
+        meta = message.snapshot.meta
+        log = self.log
+        if meta.index <= log.committed:
+            self._send(AppendResponse(self.node_id, message.source, self.term, log.committed))
+            return
+        if log.matches(meta.index, meta.term):
+            log.commit_to(meta.index)
+            self._send(AppendResponse(self.node_id, message.source, self.term, log.committed))
+            return
+        log.restore(message.snapshot)
+        self._membership.reset(meta.index, meta.membership)
+        self._send(AppendResponse(self.node_id, message.source, self.term, log.last_index()))
+
+    def _on_read_index_response(self, message: ReadIndexResponse) -> None:
+        if message.index == NO_INDEX:
+            self._refused_reads.append(message.request_id)
+        else:
+            self._read_states.append(ReadState(message.index, message.request_id))
+
+    # -- leading ----------------------------------------------------------------------------------
+
+    def _check_can_propose(self) -> None:
+        if self.role is not Role.LEADER:
+            raise NotLeader(f"node {self.node_id} is not the leader", self.leader)
+        if self.node_id not in self.membership.members:
+            raise NotLeader(f"node {self.node_id} was removed from the cluster")
+        if self._transferee != NO_NODE:
+            raise ProposalDropped("leadership transfer in progress", self._transferee)
+        if self.log.last_index() - self.log.committed >= self.config.proposal_entries_max:
+            raise ProposalDropped("too many uncommitted entries", self.leader)
+
+    def _append_own(self, kind: EntryKind, data: bytes) -> LogIndex:
+        index = LogIndex(self.log.last_index() + 1)
+        self.log.append([Entry(index, self.term, kind, data)])
+        self._broadcast_pending = True
+        return index
+
+    def _on_own_entries_durable(self) -> None:
+        progress = self._progress.get(self.node_id)
+        if progress is not None and progress.maybe_update(self._durable_last_index()):
+            self._maybe_commit()
+
+    def _commit_candidate_ok(self, index: LogIndex) -> bool:
+        """Figure 8: only an entry of the current term commits by counting replicas."""
+        return self.log.term(index) == self.term
+
+    def _maybe_commit(self) -> bool:
+        match = {node: progress.match for node, progress in self._progress.items()}
+        index = committed_index(self.membership.voters, match)
+        if index <= self.log.committed or not self._commit_candidate_ok(index):
+            return False
+        self.log.commit_to(index)
+        self._broadcast_pending = True
+        return True
+
+    def _own_term_committed(self) -> bool:
+        return self.log.term(self.log.committed) == self.term
+
+    def _send(self, message: RaftMessage) -> None:
+        self._outbox.append(message)
+
+    def _broadcast_append(self) -> None:
+        for node in sorted(self._progress):
+            if node != self.node_id:
+                self._send_append(node)
+
+    def _broadcast_heartbeat(self, read_round: int) -> None:
+        for node in sorted(self._progress):
+            if node == self.node_id:
+                continue
+            commit = min(self._progress[node].match, self.log.committed)
+            self._send(Heartbeat(self.node_id, node, self.term, commit, read_round))
+
+    def _send_append(self, node: NodeId, *, allow_empty: bool = True) -> bool:
+        """Send the follower what it misses next; False when nothing was sent."""
+        progress = self._progress[node]
+        if progress.paused():
+            return False
+        prev_index = LogIndex(progress.next - 1)
+        prev_term = self.log.term(prev_index)
+        try:
+            entries = self.log.entries(progress.next, self.config.message_bytes_max)
+        except LogCompacted:
+            return self._send_snapshot(node, progress)
+        if prev_term is None:
+            return self._send_snapshot(node, progress)
+        if not entries and not allow_empty:
+            return False
+        commit = self.log.committed
+        self._send(
+            AppendEntries(self.node_id, node, self.term, prev_index, prev_term, (*entries,), commit)
+        )
+        progress.sent_entries(entries[-1].index if entries else None)
+        return True
+
+    def _send_snapshot(self, node: NodeId, progress: Progress) -> bool:
+        if not progress.recently_active:
+            return False
+        snapshot = self.log.storage.snapshot()
+        assert snapshot.meta.index > NO_INDEX, "entries are compacted but no snapshot exists"
+        progress.become_snapshot(snapshot.meta.index)
+        self._send(InstallSnapshot(self.node_id, node, self.term, snapshot))
+        return True
+
+    def _on_append_response(self, message: AppendResponse) -> None:
+        progress = self._progress.get(message.source)
+        if progress is None:
+            return
+        progress.recently_active = True
+        if message.reject:
+            self._on_append_rejected(message, progress)
+            return
+        was_paused = progress.paused()
+        if not progress.maybe_update(message.index):
+            return
+        if progress.state is ProgressState.PROBE:
+            progress.become_replicate()
+        elif progress.state is ProgressState.SNAPSHOT:
+            if progress.match + 1 >= self.log.first_index():
+                progress.become_probe()
+                progress.become_replicate()
+        else:
+            progress.inflights.free_up_to(message.index)
+        if not self._maybe_commit() and was_paused:
+            self._send_append(message.source)
+        while self._send_append(message.source, allow_empty=False):
+            pass
+        if message.source == self._transferee and progress.match == self.log.last_index():
+            self._send(TimeoutNow(self.node_id, message.source, self.term))
+
+    def _on_append_rejected(self, message: AppendResponse, progress: Progress) -> None:
+        next_probe = message.hint_index
+        if message.hint_term > 0:
+            next_probe, _ = self.log.find_conflict_by_term(message.hint_index, message.hint_term)
+        if progress.maybe_decrease_to(message.index, next_probe):
+            if progress.state is ProgressState.REPLICATE:
+                progress.become_probe()
+            self._send_append(message.source)
+
+    def _on_heartbeat_response(self, message: HeartbeatResponse) -> None:
+        progress = self._progress.get(message.source)
+        if progress is None:
+            return
+        progress.recently_active = True
+        if progress.state is ProgressState.PROBE:
+            progress.probe_sent = False
+        elif progress.state is ProgressState.REPLICATE and progress.inflights.full():
+            progress.inflights.reset()  # every message in the window may have been lost
+        if progress.match < self.log.last_index():
+            self._send_append(message.source)
+        if message.read_round and message.source in self.membership.voters:
+            self._reads.ack(message.source, message.read_round)
+            self._release_reads()
+
+    def _apply_membership(self, entry: Entry) -> None:
+        if not self._membership.apply(entry.index, entry.data):
+            return
+        if self.role is not Role.LEADER:
+            return
+        members = self.membership.members
+        last = self.log.last_index()
+        for node in members - self._progress.keys():
+            self._progress[node] = self._new_progress(node, last)
+        for node in self._progress.keys() - members:
+            del self._progress[node]
+        for node, progress in self._progress.items():
+            progress.is_learner = node in self.membership.learners
+        if self.node_id not in members:
+            self._broadcast_append()  # let the others learn the commit before stepping down
+            self._become_follower(self.term, NO_NODE)
+            return
+        self._maybe_commit()
+
+    # -- ReadIndex --------------------------------------------------------------------------------
+
+    def _on_read_index_request(self, message: ReadIndexRequest) -> None:
+        if self.role is Role.LEADER:
+            self._leader_read(PendingRead(message.request_id, message.source))
+        else:
+            refusal = ReadIndexResponse(
+                self.node_id, message.source, self.term, message.request_id, NO_INDEX
+            )
+            self._send(refusal)
+
+    def _leader_read(self, read: PendingRead) -> None:
+        """Queue a read; ``_flush`` starts its confirmation round once our term committed."""
+        if self._reads.full():
+            self._refuse_read(read)
+            return
+        self._reads.add(read)
+
+    def _release_reads(self) -> None:
+        for read in self._reads.release(self.membership.voters, self.node_id):
+            self._answer_read(read)
+
+    def _answer_read(self, read: PendingRead) -> None:
+        if read.origin == self.node_id:
+            self._read_states.append(ReadState(read.index, read.request_id))
+        else:
+            response = ReadIndexResponse(
+                self.node_id, read.origin, self.term, read.request_id, read.index
+            )
+            self._send(response)
+
+    def _refuse_read(self, read: PendingRead) -> None:
+        if read.origin == self.node_id:
+            self._refused_reads.append(read.request_id)
+        else:
+            response = ReadIndexResponse(
+                self.node_id, read.origin, self.term, read.request_id, NO_INDEX
+            )
+            self._send(response)
+
+
+def replace_vote(request: VoteRequest, voter: NodeId, *, granted: bool) -> VoteResponse:
+    """A vote answer; a granted pre-vote carries the requested (future) term."""
+    return VoteResponse(voter, request.source, request.term, granted, request.pre_vote)
