@@ -689,8 +689,9 @@ class RaftEngine:
                 progress.become_replicate()
         else:
             progress.inflights.free_up_to(message.index)
-        if not self._maybe_commit() and was_paused:
-            self._send_append(message.source)
+        committed = self._maybe_commit()
+        if was_paused and not committed and not self._broadcast_pending:
+            self._send_append(message.source)  # unpaused: resume at once, even if empty
         while self._send_append(message.source, allow_empty=False):
             pass
         if message.source == self._transferee and progress.match == self.log.last_index():
