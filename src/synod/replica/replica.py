@@ -99,6 +99,11 @@ class Replica(Generic[ResultT]):
         return self._snapshot_index
 
     @property
+    def compaction_index(self) -> LogIndex | None:
+        """The index of a compaction asked of the engine and not yet saved, if any."""
+        return self._compaction_index
+
+    @property
     def pending_requests(self) -> int:
         return len(self._writes) + len(self._reads)
 

@@ -1,0 +1,150 @@
+"""Drives the simulated clients through the world and checks their history at the end."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from synod.core.ids import NO_NODE, NodeId
+from synod.kv import Get, KvResult, encode_command
+from synod.replica import Done, Redirected, Refused
+from synod.sim.config import UNITS_PER_TICK
+from synod.sim.workload import (
+    Attempt,
+    Client,
+    History,
+    next_command,
+    redirect_target,
+    to_operations,
+)
+
+if TYPE_CHECKING:
+    from synod.sim.world import World
+
+REDIRECT_DELAY_UNITS = 10
+REFUSED_DELAY_UNITS = 100
+
+
+class ClientDriver:
+    def __init__(self, world: World) -> None:
+        self._world = world
+        self._rng = world.rng
+        self.history = History()
+        self._by_request: dict[bytes, Client] = {}
+        self._history_ids = world.config.clients
+        self.liveness_met_units: int | None = None
+        members = self._members()
+        self.clients = [
+            Client(index, index, self._rng.choice(members)) for index in range(world.config.clients)
+        ]
+        for client in self.clients:
+            self._schedule_next(client)
+
+    def _members(self) -> list[NodeId]:
+        return sorted(self._world.nodes)
+
+    def _schedule_next(self, client: Client) -> None:
+        think_ticks = self._world.config.client_think_ticks_max
+        delay = self._rng.randint(1, think_ticks * UNITS_PER_TICK + 1)
+        self._world.scheduler.after(delay, f"client {client.index} next", self._start, client)
+
+    def _start(self, client: Client) -> None:
+        assert client.attempt is None, f"client {client.index} already busy"
+        config = self._world.config
+        command = next_command(self._rng, client, config.keys, self.history.last_written)
+        client.attempt = Attempt(command, self._world.scheduler.now)
+        self._send(client)
+
+    def _send(self, client: Client) -> None:
+        attempt = client.attempt
+        assert attempt is not None
+        world = self._world
+        attempt.attempts += 1
+        if attempt.attempts > world.config.request_attempts_max:
+            self.history.failed += 1  # every attempt failed definitely: it never happened
+            client.attempt = None
+            self._schedule_next(client)
+            return
+        request_id = world.new_request_id()
+        attempt.request_id = request_id
+        self._by_request[request_id] = client
+        timeout_units = world.config.request_timeout_ticks * UNITS_PER_TICK
+        label = f"client {client.index} timeout"
+        world.scheduler.after(timeout_units, label, self._on_timeout, client, request_id)
+        kind = "read" if isinstance(attempt.command, Get) else "write"
+        world.request(client.target, kind, request_id, encode_command(attempt.command))
+
+    def on_reply(self, effect: Done[KvResult] | Redirected | Refused) -> None:
+        client = self._by_request.pop(effect.request_id, None)
+        if client is None or client.attempt is None:
+            return  # answered after its client gave up
+        attempt = client.attempt
+        assert attempt.request_id == effect.request_id
+        world = self._world
+        match effect:
+            case Done():
+                self.history.finish(client, attempt, world.scheduler.now, effect.result)
+                self._note_liveness(attempt)
+                client.attempt = None
+                self._schedule_next(client)
+            case Redirected():
+                client.target = redirect_target(
+                    self._rng, self._members(), client.target, effect.leader
+                )
+                world.scheduler.after(REDIRECT_DELAY_UNITS, "client retry", self._send, client)
+            case Refused():
+                client.target = redirect_target(self._rng, self._members(), client.target, NO_NODE)
+                world.scheduler.after(REFUSED_DELAY_UNITS, "client retry", self._send, client)
+
+    def _note_liveness(self, attempt: Attempt) -> None:
+        world = self._world
+        if self.liveness_met_units is not None or isinstance(attempt.command, Get):
+            return
+        if world.healing and attempt.call_units >= world.heal_units:
+            self.liveness_met_units = world.scheduler.now
+            world.log(f"liveness: a write committed {world.now_ticks():.2f} after healing")
+
+    def _on_timeout(self, client: Client, request_id: bytes) -> None:
+        attempt = client.attempt
+        if attempt is None or attempt.request_id != request_id:
+            return
+        self._by_request.pop(request_id, None)
+        self.history.abandon(client, attempt)
+        client.history_id = self._history_ids
+        self._history_ids += 1
+        client.target = redirect_target(self._rng, self._members(), client.target, NO_NODE)
+        client.attempt = None
+        self._schedule_next(client)
+
+    def check_history(self) -> None:
+        """Check the whole history for linearizability (model SIM_KV)."""
+        world = self._world
+        stats = world.stats
+        stats.operations_ok = self.history.ok
+        stats.operations_failed = self.history.failed
+        stats.operations_unknown = self.history.unknown
+        stats.operations_checked = len(self.history.records)
+        if not world.config.check_linearizability:
+            return
+        try:
+            from synod.check.models import SIM_KV  # noqa: PLC0415 (optional until it lands)
+            from synod.check.wgl import Verdict, check_operations  # noqa: PLC0415
+        except ImportError:
+            stats.verdict = "checker unavailable"
+            return
+        operations = to_operations(self.history.records)
+        result = check_operations(SIM_KV, operations, world.config.checker_budget_s)
+        stats.verdict = result.verdict.value
+        if result.verdict is Verdict.NOT_LINEARIZABLE:
+            world.invariants.report(f"linearizability: {_explain(result)}")
+
+
+def _explain(result: object) -> str:
+    """The checker's own explanation when it offers one, else the keys that failed."""
+    try:
+        from synod.check.wgl import explain  # type: ignore[attr-defined]  # noqa: PLC0415
+    except ImportError:
+        violated = getattr(result, "violations", ())
+        keys = ", ".join(str(getattr(part, "key", "?")) for part in violated)
+        return f"history not linearizable (keys: {keys})"
+    text: str = explain(result)
+    return text

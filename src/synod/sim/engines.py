@@ -1,0 +1,56 @@
+"""The engines the simulator can run, by name, and the extra view invariants need of them.
+
+Engines are imported lazily so that registering one (``paxos`` later) costs nothing until it is
+chosen, and so that a broken engine module fails only the runs that ask for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from synod.consensus.storage import MemoryStorage
+from synod.core.config import EngineConfig
+from synod.core.engine import Engine, Rng, Role
+from synod.core.ids import LogIndex, NodeId, Term
+
+
+class SimEngine(Engine, Protocol):
+    """An engine plus the read-only state the simulator's invariants inspect."""
+
+    @property
+    def role(self) -> Role: ...
+
+    @property
+    def vote(self) -> NodeId: ...
+
+    @property
+    def commit_index(self) -> LogIndex: ...
+
+    @property
+    def applied_index(self) -> LogIndex: ...
+
+    @property
+    def last_index(self) -> LogIndex: ...
+
+    def log_term(self, index: LogIndex) -> Term | None: ...
+
+
+EngineFactory = Callable[[NodeId, MemoryStorage, EngineConfig, Rng], SimEngine]
+
+
+def _raft() -> EngineFactory:
+    from synod.consensus.raft import RaftEngine  # noqa: PLC0415 (lazy on purpose)
+
+    return RaftEngine
+
+
+ENGINES: dict[str, Callable[[], EngineFactory]] = {"raft": _raft}
+"""Engine name -> loader of its factory. Register ``paxos`` here when it lands."""
+
+
+def lookup_engine(name: str) -> EngineFactory:
+    if name not in ENGINES:
+        known = ", ".join(sorted(ENGINES))
+        raise ValueError(f"unknown engine {name!r} (known: {known})")
+    return ENGINES[name]()

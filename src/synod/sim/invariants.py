@@ -1,0 +1,186 @@
+"""Safety properties, checked after every step of the simulation.
+
+Each property is one small function that returns a violation message (naming the node, term and
+index) or None, so tests can fire each one on a hand-made bad state. ``Invariants`` keeps the
+history they need across the whole run:
+
+- election safety: at most one leader per term, ever;
+- log matching: for every (index, term) ever present in any log, one data digest and one
+  previous term (by induction on the index, that is the whole Log Matching property);
+- leader completeness: a new leader holds every entry known committed (unless its snapshot
+  covers it);
+- state machine safety: no two nodes apply different entries at one index;
+- monotonicity: commit and applied never move back within a node's life, and a restart never
+  starts below what was durable; the durable term never decreases and a durable vote never
+  changes within a term.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from synod.core.ids import NO_NODE, LogIndex, NodeId, Term
+from synod.core.log import Entry, EntryKind, HardState
+
+Digest = tuple[EntryKind, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """What one (index, term) must always be: its data and the term of the entry before it."""
+
+    digest: Digest
+    previous_term: Term | None
+
+
+def check_election_safety(leaders: dict[Term, NodeId], node: NodeId, term: Term) -> str | None:
+    """Record ``node`` as leader of ``term``; a second leader in one term is a violation."""
+    known = leaders.setdefault(term, node)
+    if known != node:
+        return f"election safety: nodes {known} and {node} both leader in term {term}"
+    return None
+
+
+def check_log_matching(
+    records: dict[tuple[LogIndex, Term], LogRecord],
+    node: NodeId,
+    entry: Entry,
+    previous_term: Term | None,
+) -> str | None:
+    """Record ``entry`` as held by ``node``; any disagreement with an earlier sighting fails."""
+    key = (entry.index, entry.term)
+    record = LogRecord((entry.kind, entry.data), previous_term)
+    known = records.setdefault(key, record)
+    if known.digest != record.digest:
+        return (
+            f"log matching: node {node} holds index {entry.index} term {entry.term} with "
+            f"data {entry.data[:32]!r}, another log had {known.digest[1][:32]!r}"
+        )
+    if known.previous_term is None:
+        records[key] = record
+    elif previous_term is not None and previous_term != known.previous_term:
+        return (
+            f"log matching: node {node} holds index {entry.index} term {entry.term} after "
+            f"term {previous_term}, another log had it after term {known.previous_term}"
+        )
+    return None
+
+
+def check_state_machine_safety(
+    applied: dict[LogIndex, tuple[Term, Digest]], node: NodeId, entry: Entry
+) -> str | None:
+    """Record ``entry`` as applied (so committed) by ``node``; one entry per index, ever."""
+    value = (entry.term, (entry.kind, entry.data))
+    known = applied.setdefault(entry.index, value)
+    if known != value:
+        return (
+            f"state machine safety: node {node} applied index {entry.index} term {entry.term}, "
+            f"another node applied term {known[0]} data {known[1][1][:32]!r} there"
+        )
+    return None
+
+
+def check_leader_completeness(
+    committed: dict[LogIndex, tuple[Term, Digest]],
+    node: NodeId,
+    term: Term,
+    *,
+    log_term: Callable[[LogIndex], Term | None],
+    covered_index: LogIndex,
+    indexes: Iterable[LogIndex],
+) -> str | None:
+    """A node that became leader of ``term`` holds every committed entry past its snapshot."""
+    for index in indexes:
+        if index <= covered_index:
+            continue
+        expected = committed[index][0]
+        held = log_term(index)
+        if held != expected:
+            return (
+                f"leader completeness: node {node} became leader of term {term} without "
+                f"committed index {index} term {expected} (its log has term {held})"
+            )
+    return None
+
+
+def check_monotonic(node: NodeId, name: str, before: int, after: int) -> str | None:
+    if after < before:
+        return f"{name} moved back on node {node}: {before} -> {after}"
+    return None
+
+
+def check_durable_hard_state(node: NodeId, before: HardState, after: HardState) -> str | None:
+    """A persisted hard state never lowers the term, changes a vote in a term, or uncommits."""
+    if after.term < before.term:
+        return f"durable term decreased on node {node}: {before.term} -> {after.term}"
+    if after.term == before.term and before.vote not in (NO_NODE, after.vote):
+        return (
+            f"durable vote changed on node {node} in term {after.term}: "
+            f"{before.vote} -> {after.vote}"
+        )
+    if after.commit < before.commit:
+        return f"durable commit decreased on node {node}: {before.commit} -> {after.commit}"
+    return None
+
+
+def check_restart(
+    node: NodeId, durable: HardState, snapshot_index: LogIndex, commit: int, applied: int
+) -> str | None:
+    """A restarted node starts at (or past) what it had made durable before the crash."""
+    if commit < durable.commit:
+        return f"restart: node {node} commit {commit} below durable commit {durable.commit}"
+    if applied < snapshot_index:
+        return f"restart: node {node} applied {applied} below its snapshot index {snapshot_index}"
+    return None
+
+
+class Invariants:
+    """The cross-node memory the checks need; ``violations`` collects what they report."""
+
+    def __init__(self) -> None:
+        self.leaders: dict[Term, NodeId] = {}
+        self.records: dict[tuple[LogIndex, Term], LogRecord] = {}
+        self.applied: dict[LogIndex, tuple[Term, Digest]] = {}
+        self.commit_max = LogIndex(0)
+        self.violations: list[str] = []
+
+    def report(self, violation: str | None) -> None:
+        if violation is not None:
+            self.violations.append(violation)
+
+    def on_entries(
+        self, node: NodeId, entries: Iterable[Entry], log_term: Callable[[LogIndex], Term | None]
+    ) -> None:
+        previous: Term | None = None
+        for position, entry in enumerate(entries):
+            if position == 0:
+                previous = log_term(LogIndex(entry.index - 1)) if entry.index > 1 else Term(0)
+            self.report(check_log_matching(self.records, node, entry, previous))
+            previous = entry.term
+
+    def on_applied(self, node: NodeId, entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            self.report(check_state_machine_safety(self.applied, node, entry))
+            self.commit_max = max(self.commit_max, entry.index)
+
+    def on_leader(
+        self,
+        node: NodeId,
+        term: Term,
+        log_term: Callable[[LogIndex], Term | None],
+        covered_index: LogIndex,
+    ) -> None:
+        self.report(check_election_safety(self.leaders, node, term))
+        low = max(covered_index, LogIndex(0)) + 1
+        indexes = (LogIndex(i) for i in range(low, self.commit_max + 1) if i in self.applied)
+        self.report(
+            check_leader_completeness(
+                self.applied,
+                node,
+                term,
+                log_term=log_term,
+                covered_index=covered_index,
+                indexes=indexes,
+            )
+        )

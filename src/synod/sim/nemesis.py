@@ -1,0 +1,230 @@
+"""The nemesis: decides, tick by tick during the fault phase, which fault to inject next.
+
+Partitions (one at a time), crashes and pauses (never more than ``down_nodes_max`` nodes down at
+once), and membership changes: remove a voter, later wipe its disk and add it back as a learner,
+then promote it once it has caught up. The membership flow runs one change at a time and only
+when the remaining voters keep a live majority; it finishes during healing too.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+from synod.core.errors import ProposalDropped
+from synod.core.ids import LogIndex, NodeId
+from synod.core.log import ChangeKind, Membership, MembershipChange, MembershipError
+from synod.sim.network import choose_partition
+from synod.sim.node import NodeState, SimNode
+
+if TYPE_CHECKING:
+    from synod.sim.world import World
+
+MEMBERSHIP_RETRY_TICKS = 50
+READD_TICKS_MAX = 200
+
+
+class Nemesis:
+    def __init__(self, world: World) -> None:
+        self._world = world
+        self._rng = world.rng
+        self._partition_serial = 0
+        self.membership = MembershipFlow(world)
+
+    def on_tick(self, tick: int) -> None:
+        world = self._world
+        self.membership.on_tick(tick)
+        if world.healing:
+            return
+        faults = world.config.faults
+        rng = self._rng
+        if faults.partition_probability and rng.random() < faults.partition_probability:
+            self._maybe_partition()
+        if faults.crash_probability and rng.random() < faults.crash_probability:
+            self._maybe_take_down(crash=True)
+        if faults.pause_probability and rng.random() < faults.pause_probability:
+            self._maybe_take_down(crash=False)
+        if faults.membership_probability and rng.random() < faults.membership_probability:
+            self.membership.maybe_start(tick)
+
+    def _maybe_partition(self) -> None:
+        world = self._world
+        members = [n.node_id for n in world.nodes.values() if n.state is not NodeState.REMOVED]
+        if world.network.blocked or len(members) < 2:
+            return
+        kind, links = choose_partition(self._rng, members, world.leader_id())
+        world.network.partition(kind, links)
+        world.stats.faults[f"partition_{kind}"] += 1
+        self._partition_serial += 1
+        cut = sorted(links)
+        world.scheduler.note(f"partition {kind} {cut}")
+        world.log(f"partition {kind}: blocked {cut}")
+        duration = self._rng.randint(1, world.config.faults.partition_ticks_max)
+        serial = self._partition_serial
+        world.scheduler.after(duration * 100, "partition heals", self._heal_partition, serial)
+
+    def _heal_partition(self, serial: int) -> None:
+        world = self._world
+        if serial == self._partition_serial and world.network.blocked:
+            world.network.heal()
+            world.log("partition heals")
+
+    def _maybe_take_down(self, *, crash: bool) -> None:
+        world = self._world
+        down = sum(n.state in (NodeState.CRASHED, NodeState.PAUSED) for n in world.nodes.values())
+        running = [n for n in world.nodes.values() if n.running]
+        if down >= world.config.down_nodes_max or not running:
+            return
+        node = self._rng.choice(running)
+        faults = world.config.faults
+        if crash:
+            world.stats.faults["crash"] += 1
+            world.crash(node)
+            ticks = self._rng.randint(1, faults.restart_ticks_max)
+            world.scheduler.after(ticks * 100, f"restart {node.node_id}", self._restart, node)
+        else:
+            world.stats.faults["pause"] += 1
+            world.pause(node)
+            ticks = self._rng.randint(1, faults.pause_ticks_max)
+            life = node.life
+            world.scheduler.after(ticks * 100, f"resume {node.node_id}", self._resume, node, life)
+
+    def _restart(self, node: SimNode) -> None:
+        if node.state is NodeState.CRASHED:
+            self._world.start(node)
+
+    def _resume(self, node: SimNode, life: int) -> None:
+        if node.state is NodeState.PAUSED and node.life == life:
+            self._world.resume(node)
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"
+    REMOVING = "removing"
+    REMOVED = "removed"
+    ADDING = "adding"
+    CATCHING_UP = "catching up"
+    PROMOTING = "promoting"
+
+
+class MembershipFlow:
+    """Remove a voter, re-add it (wiped) as a learner, promote it: one change at a time."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+        self.phase = Phase.IDLE
+        self.node = NodeId(0)
+        self._retry_tick = 0
+        self._readd_tick = 0
+        self._caught_up_index = LogIndex(0)
+
+    def maybe_start(self, tick: int) -> None:
+        world = self._world
+        leader = world.current_leader()
+        if self.phase is not Phase.IDLE or leader is None:
+            return
+        voters = world.engines[leader.node_id].membership.voters
+        if len(voters) < 3:
+            return
+        candidates = [v for v in sorted(voters) if v != leader.node_id and self._is_running(v)]
+        candidates = [v for v in candidates if self._live_majority(voters - {v})]
+        if not candidates:
+            return
+        self.node = world.rng.choice(candidates)
+        world.stats.faults["membership"] += 1
+        self._enter(Phase.REMOVING, tick)
+
+    def _is_running(self, node: NodeId) -> bool:
+        return self._world.nodes[node].running
+
+    def _live_majority(self, voters: frozenset[NodeId]) -> bool:
+        live = sum(self._is_running(v) for v in voters)
+        return live >= len(voters) // 2 + 1
+
+    def _enter(self, phase: Phase, tick: int) -> None:
+        self.phase = phase
+        self._retry_tick = tick
+        self._world.log(f"membership: {phase.value} node {self.node}")
+
+    def on_tick(self, tick: int) -> None:
+        if self.phase is Phase.IDLE:
+            return
+        world = self._world
+        if self.phase is Phase.REMOVED:
+            if world.healing or tick >= self._readd_tick:
+                self._readd(tick)
+            return
+        leader = world.current_leader()
+        if leader is None:
+            return
+        engine = world.engines[leader.node_id]
+        if self._done(engine.membership, engine.commit_index):
+            self._advance(tick)
+        elif tick >= self._retry_tick:
+            self._retry_tick = tick + MEMBERSHIP_RETRY_TICKS
+            self._propose(leader)
+
+    def _change(self) -> MembershipChange | None:
+        kinds = {
+            Phase.REMOVING: ChangeKind.REMOVE,
+            Phase.ADDING: ChangeKind.ADD_LEARNER,
+            Phase.PROMOTING: ChangeKind.PROMOTE_LEARNER,
+        }
+        kind = kinds.get(self.phase)
+        return MembershipChange(kind, self.node) if kind is not None else None
+
+    def _done(self, membership: Membership, commit: LogIndex) -> bool:
+        """Has the leader applied the change this phase waits for?"""
+        node = self.node
+        match self.phase:
+            case Phase.REMOVING:
+                return node not in membership.members
+            case Phase.ADDING:
+                return node in membership.members
+            case Phase.CATCHING_UP:
+                if self._caught_up_index == 0:
+                    self._caught_up_index = commit
+                replica = self._world.nodes[node].replica
+                return replica is not None and replica.applied_index >= self._caught_up_index
+            case Phase.PROMOTING:
+                return node in membership.voters
+        return False
+
+    def _advance(self, tick: int) -> None:
+        world = self._world
+        node = world.nodes[self.node]
+        match self.phase:
+            case Phase.REMOVING:
+                if node.up:
+                    world.crash(node, NodeState.REMOVED)
+                else:
+                    node.state = NodeState.REMOVED
+                self._readd_tick = tick + world.rng.randint(1, READD_TICKS_MAX)
+                self._enter(Phase.REMOVED, tick)
+            case Phase.ADDING:
+                self._caught_up_index = LogIndex(0)
+                self._enter(Phase.CATCHING_UP, tick)
+            case Phase.CATCHING_UP:
+                self._enter(Phase.PROMOTING, tick)
+            case Phase.PROMOTING:
+                self._enter(Phase.IDLE, tick)
+
+    def _readd(self, tick: int) -> None:
+        world = self._world
+        node = world.nodes[self.node]
+        assert node.state is NodeState.REMOVED, f"re-adding {node}"
+        node.wipe()
+        world.start(node)
+        self._enter(Phase.ADDING, tick)
+
+    def _propose(self, leader: SimNode) -> None:
+        change = self._change()
+        if change is None:
+            return
+        engine = self._world.engines[leader.node_id]
+        try:
+            engine.change_membership(change)
+        except (ProposalDropped, MembershipError):
+            return  # retried after MEMBERSHIP_RETRY_TICKS
+        self._world.log(f"membership: node {leader.node_id} proposes {change}")
+        self._world.pump(leader)

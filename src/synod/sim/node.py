@@ -1,0 +1,96 @@
+"""One simulated node: durable storage that survives crashes, and a volatile life on top.
+
+The ``MemoryStorage`` is the node's disk after fsync. A Ready taken from the replica is the
+unsynced write buffer: it reaches the storage only when its fsync completes, so a crash before
+that loses it, exactly like a real page cache. Everything else (engine, replica, state machine,
+the Ready in flight, a paused node's inbox) is the node's life, rebuilt from the storage on
+restart. ``life`` counts restarts so events scheduled in an earlier life are ignored.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+
+from synod.consensus.storage import MemoryStorage
+from synod.core.engine import Message, Ready, Role
+from synod.core.ids import LogIndex, NodeId
+from synod.kv import KvResult
+from synod.replica import Replica
+
+InboxItem = Message | tuple[str, bytes, bytes]
+"""A queued peer message, or a client request ("write" | "read", request id, payload)."""
+
+
+class NodeState(enum.StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    CRASHED = "crashed"
+    REMOVED = "removed"
+    """Taken out of the cluster by a membership change; comes back only with wiped storage."""
+
+
+class SimNode:
+    def __init__(self, node_id: NodeId, storage: MemoryStorage) -> None:
+        self.node_id = node_id
+        self.storage = storage
+        self.state = NodeState.CRASHED
+        self.life = 0
+        self.replica: Replica[KvResult] | None = None
+        self.in_flight: Ready | None = None
+        self.synced = False
+        """The in-flight Ready's fsync completed (its writes are durable)."""
+        self.inbox: deque[InboxItem] = deque()
+        self.seen_role = Role.FOLLOWER
+        self.seen_term = 0
+        self.seen_commit = 0
+        self.seen_applied = 0
+
+    def __repr__(self) -> str:
+        return f"SimNode({self.node_id}, {self.state}, life {self.life})"
+
+    @property
+    def running(self) -> bool:
+        return self.state is NodeState.RUNNING
+
+    @property
+    def up(self) -> bool:
+        """Alive (running or paused): it keeps its volatile state."""
+        return self.state in (NodeState.RUNNING, NodeState.PAUSED)
+
+    def start(self, replica: Replica[KvResult]) -> None:
+        assert self.state in (NodeState.CRASHED, NodeState.REMOVED), f"{self} is already up"
+        self.state = NodeState.RUNNING
+        self.life += 1
+        self.replica = replica
+        self.in_flight = None
+        self.synced = False
+        self.inbox.clear()
+        self.seen_role = Role.FOLLOWER
+        self.seen_term = 0
+        self.seen_commit = 0
+        self.seen_applied = replica.applied_index
+
+    def stop(self, state: NodeState) -> None:
+        """Crash (or decommission): drop the life, keep only what the storage holds."""
+        assert state in (NodeState.CRASHED, NodeState.REMOVED)
+        self.state = state
+        self.replica = None
+        self.in_flight = None
+        self.synced = False
+        self.inbox.clear()
+
+    def wipe(self) -> None:
+        assert not self.up, "wiping a live node"
+        self.storage = MemoryStorage()
+
+    def covered_index(self) -> LogIndex:
+        """Highest index a snapshot folds away on this node (durable or in flight)."""
+        covered = int(self.storage.snapshot().meta.index)
+        if self.in_flight is not None and self.in_flight.snapshot is not None:
+            covered = max(covered, self.in_flight.snapshot.meta.index)
+        if self.in_flight is not None and self.in_flight.compaction is not None:
+            covered = max(covered, self.in_flight.compaction.meta.index)
+        if self.replica is not None:
+            covered = max(covered, self.replica.snapshot_index, self.replica.compaction_index or 0)
+        return LogIndex(covered)

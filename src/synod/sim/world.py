@@ -1,0 +1,396 @@
+"""The world: nodes, network, clocks and the scheduler, driven from one seed.
+
+Each node processes one Ready at a time. The Ready's ``early_messages`` leave at once; its
+writes sit in the node's unsynced buffer until the simulated fsync completes (a crash before
+that loses them); then ``messages`` are sent, committed entries applied, reads answered and the
+engine advanced. Invariants are checked after every step of every node.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+
+from synod.consensus.storage import MemoryStorage
+from synod.core.engine import Message, Ready, Role
+from synod.core.ids import NO_NODE, LogIndex, NodeId
+from synod.core.log import Membership
+from synod.kv import KvMachine, KvResult
+from synod.replica import Done, Effect, MembershipApplied, Redirected, Refused, Replica
+from synod.sim.clients import ClientDriver
+from synod.sim.config import UNITS_PER_TICK, FaultProfile, SimConfig
+from synod.sim.engines import EngineFactory, SimEngine, lookup_engine
+from synod.sim.invariants import (
+    Invariants,
+    check_durable_hard_state,
+    check_monotonic,
+    check_restart,
+)
+from synod.sim.nemesis import Nemesis
+from synod.sim.network import Network
+from synod.sim.node import NodeState, SimNode
+from synod.sim.result import SimResult, SimStats
+from synod.sim.scheduler import Scheduler
+
+READY_BURST_MAX = 64
+"""Readies a node carries out back to back without an fsync before yielding to the world."""
+EVENTS_PER_TICK_MAX = 100_000
+"""A bound on the scheduler loop: a run that needs more events per tick is runaway."""
+
+Logger = Callable[[str], None]
+
+
+class World:
+    def __init__(
+        self, config: SimConfig, factory: EngineFactory, log: Logger | None = None
+    ) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.stats = SimStats()
+        self.scheduler = Scheduler()
+        self.network = Network(self.rng, config.faults, self.stats)
+        self.invariants = Invariants()
+        self._factory = factory
+        self._log = log
+        self.engines: dict[NodeId, SimEngine] = {}
+        self.healing = False
+        self.heal_units = config.heal_tick * UNITS_PER_TICK
+        self._request_counter = 0
+        self._last_leader = NO_NODE
+        voters = frozenset(NodeId(n) for n in range(1, config.nodes + 1))
+        self.nodes = {n: SimNode(n, MemoryStorage(Membership(voters))) for n in sorted(voters)}
+        for node in self.nodes.values():
+            self.start(node)
+        self.clients = ClientDriver(self)
+        self.nemesis = Nemesis(self)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self) -> SimResult:
+        started = time.perf_counter()
+        end_units = self.config.ticks * UNITS_PER_TICK
+        self.scheduler.at(UNITS_PER_TICK, "tick 1", self._on_tick, 1)
+        events_max = EVENTS_PER_TICK_MAX * (self.config.ticks + 1)
+        try:
+            finished = self.scheduler.run_until(end_units, events_max, self._stopped)
+            if not finished and not self.invariants.violations:
+                self.invariants.report(f"runaway: more than {events_max} events")
+        except Exception as error:  # an engine or replica assertion: a bug to report
+            label = f"{type(error).__name__}: {error}"
+            self.invariants.report(f"crash at t={self.now_ticks():.2f}: {label}")
+        if not self.invariants.violations:
+            self._final_checks()
+        self.stats.events = self.scheduler.executed
+        self.stats.wall_time_s = time.perf_counter() - started
+        return SimResult(
+            self.config.seed,
+            list(self.invariants.violations),
+            self.stats,
+            self.scheduler.trace_hash(),
+        )
+
+    def _stopped(self) -> bool:
+        return bool(self.invariants.violations)
+
+    def _final_checks(self) -> None:
+        if self.clients.liveness_met_units is None:
+            leader = self.current_leader()
+            window = self.config.ticks - self.config.heal_tick
+            self.invariants.report(
+                f"liveness: no client write committed within {window} ticks after healing"
+                f" at tick {self.config.heal_tick}"
+                f" (leader at the end: {leader.node_id if leader else 'none'})"
+            )
+        self._check_replicas_agree()
+        self.clients.check_history()
+
+    def _check_replicas_agree(self) -> None:
+        """Replicas at one applied index hold the same state (a cheap end-of-run cross-check)."""
+        digests: dict[LogIndex, tuple[NodeId, str]] = {}
+        for node in self.nodes.values():
+            if node.replica is None:
+                continue
+            machine = node.replica.machine
+            assert isinstance(machine, KvMachine)
+            seen = digests.setdefault(node.replica.applied_index, (node.node_id, machine.digest()))
+            if seen[1] != machine.digest():
+                self.invariants.report(
+                    f"state divergence: nodes {seen[0]} and {node.node_id} applied up to index "
+                    f"{node.replica.applied_index} but hold different states"
+                )
+
+    def now_ticks(self) -> float:
+        return self.scheduler.now / UNITS_PER_TICK
+
+    def log(self, text: str) -> None:
+        if self._log is not None:
+            self._log(f"[{self.now_ticks():10.2f}] {text}")
+
+    def _on_tick(self, tick: int) -> None:
+        self.stats.ticks = tick
+        if tick == self.config.heal_tick:
+            self.heal()
+        self.nemesis.on_tick(tick)
+        for node in self.nodes.values():
+            if node.running:
+                assert node.replica is not None
+                node.replica.tick()
+                self.pump(node)
+                self.observe(node)
+        if tick < self.config.ticks:
+            self.scheduler.after(UNITS_PER_TICK, f"tick {tick + 1}", self._on_tick, tick + 1)
+
+    def heal(self) -> None:
+        """Start the liveness phase: a reliable network, every node back, no new faults."""
+        self.healing = True
+        self.log("heal: partitions removed, paused nodes resumed, crashed nodes restarted")
+        if self.config.heal_network:
+            self.network.heal()
+            self.network.profile = FaultProfile.reliable()
+        for node in self.nodes.values():
+            if node.state is NodeState.PAUSED:
+                self.resume(node)
+            elif node.state is NodeState.CRASHED:
+                self.start(node)
+
+    # -- node lifecycle -----------------------------------------------------------------------
+
+    def start(self, node: SimNode) -> None:
+        """(Re)start a node over its durable storage, with a fresh RNG derived from the world."""
+        rng = random.Random(self.rng.getrandbits(64))
+        engine = self._factory(node.node_id, node.storage, self.config.engine_config, rng)
+        replica: Replica[KvResult] = Replica(
+            engine, node.storage, KvMachine(), self.config.replica_config
+        )
+        restarted = node.life > 0
+        node.start(replica)
+        self.engines[node.node_id] = engine
+        if restarted:
+            self.stats.restarts += 1
+            self.log(f"node {node.node_id} restarts (life {node.life})")
+        durable = node.storage.hard_state
+        snapshot_index = node.storage.snapshot().meta.index
+        self.invariants.report(
+            check_restart(
+                node.node_id, durable, snapshot_index, engine.commit_index, engine.applied_index
+            )
+        )
+        node.seen_commit = engine.commit_index
+        self.pump(node)
+
+    def crash(self, node: SimNode, state: NodeState = NodeState.CRASHED) -> None:
+        assert node.up, f"crashing {node}"
+        node.stop(state)
+        self.engines.pop(node.node_id, None)
+        if state is NodeState.CRASHED:
+            self.stats.crashes += 1
+        self.log(f"node {node.node_id} {'crashes' if state is NodeState.CRASHED else 'removed'}")
+
+    def pause(self, node: SimNode) -> None:
+        assert node.running, f"pausing {node}"
+        node.state = NodeState.PAUSED
+        self.log(f"node {node.node_id} pauses")
+
+    def resume(self, node: SimNode) -> None:
+        assert node.state is NodeState.PAUSED, f"resuming {node}"
+        node.state = NodeState.RUNNING
+        self.log(f"node {node.node_id} resumes ({len(node.inbox)} queued)")
+        if node.synced and node.in_flight is not None:
+            self._after_sync(node, node.in_flight)
+        for _ in range(len(node.inbox)):
+            if not node.running:
+                return
+            item = node.inbox.popleft()
+            if isinstance(item, tuple):
+                self._handle_request(node, *item)
+            else:
+                self._step(node, item)
+        self.pump(node)
+        self.observe(node)
+
+    # -- the Ready loop -----------------------------------------------------------------------
+
+    def pump(self, node: SimNode) -> None:
+        """Carry out Readies until one needs an fsync (then wait for it) or none is left."""
+        replica = node.replica
+        for _ in range(READY_BURST_MAX):
+            if replica is None or node.in_flight is not None or not node.running:
+                return
+            ready = replica.ready()
+            if ready is None:
+                return
+            self._take(node, ready)
+
+    def _take(self, node: SimNode, ready: Ready) -> None:
+        node.in_flight = ready
+        node.synced = False
+        if ready.entries:
+            engine = self.engines[node.node_id]
+            self.invariants.on_entries(node.node_id, ready.entries, engine.log_term)
+        self.send(ready.early_messages)
+        if ready.hard_state or ready.entries or ready.snapshot or ready.compaction:
+            faults = self.config.faults
+            delay = self.rng.randint(faults.fsync_units_min, faults.fsync_units_max)
+            label = f"fsync {node.node_id}"
+            self.scheduler.after(delay, label, self._on_fsync, node, node.life)
+            return
+        self._sync(node, ready)
+        self._after_sync(node, ready)
+
+    def _on_fsync(self, node: SimNode, life: int) -> None:
+        if node.life != life or not node.up or node.in_flight is None:
+            return  # the node crashed before its write reached the disk
+        self._sync(node, node.in_flight)
+        if node.running:
+            self._after_sync(node, node.in_flight)
+            self.pump(node)
+            self.observe(node)
+
+    def _sync(self, node: SimNode, ready: Ready) -> None:
+        """The fsync completed: the Ready's writes are now durable in the node's storage."""
+        assert node.replica is not None
+        before = node.storage.hard_state
+        node.replica.persist(ready)
+        node.synced = True
+        if ready.hard_state is not None:
+            after = node.storage.hard_state
+            self.invariants.report(check_durable_hard_state(node.node_id, before, after))
+
+    def _after_sync(self, node: SimNode, ready: Ready) -> None:
+        assert node.replica is not None
+        assert node.synced, f"node {node.node_id} acting on a Ready before its fsync"
+        self.send(ready.messages)
+        effects = node.replica.finish(ready)
+        node.in_flight = None
+        node.synced = False
+        if ready.committed_entries:
+            self.invariants.on_applied(node.node_id, ready.committed_entries)
+            self.stats.commits = max(self.stats.commits, ready.committed_entries[-1].index)
+        if ready.snapshot is not None:
+            self.stats.snapshots_installed += 1
+        if ready.compaction is not None:
+            self.stats.compactions += 1
+        self._route(node, effects)
+
+    def _route(self, node: SimNode, effects: Iterable[Effect[KvResult]]) -> None:
+        for effect in effects:
+            match effect:
+                case Done() | Redirected() | Refused():
+                    self.clients.on_reply(effect)
+                case MembershipApplied():
+                    self.log(f"node {node.node_id} applies {effect.change} at {effect.index}")
+
+    # -- messages and requests ----------------------------------------------------------------
+
+    def send(self, messages: Iterable[Message]) -> None:
+        scheduler = self.scheduler
+        for message in messages:
+            for delay in self.network.delivery_delays():
+                label = f"deliver {message.source}>{message.target} {type(message).__name__}"
+                scheduler.after(delay, label, self._deliver, message)
+
+    def _deliver(self, message: Message) -> None:
+        node = self.nodes.get(message.target)
+        if node is None or not node.up or not self.network.allows(message.source, node.node_id):
+            self.stats.messages_dropped += 1
+            return
+        self.stats.messages_delivered += 1
+        if node.state is NodeState.PAUSED:
+            self._enqueue(node, message)
+            return
+        self._step(node, message)
+        self.pump(node)
+        self.observe(node)
+
+    def _step(self, node: SimNode, message: Message) -> None:
+        assert node.replica is not None
+        node.replica.step(message)
+
+    def _enqueue(self, node: SimNode, item: Message | tuple[str, bytes, bytes]) -> None:
+        if len(node.inbox) >= self.config.inbox_messages_max:
+            node.inbox.popleft()
+            self.stats.messages_dropped += 1
+        node.inbox.append(item)
+
+    def new_request_id(self) -> bytes:
+        self._request_counter += 1
+        return self._request_counter.to_bytes(8, "big")
+
+    def request(self, node_id: NodeId, kind: str, request_id: bytes, payload: bytes) -> None:
+        """A client request arrives at a node; a down node never answers (the client times out)."""
+        node = self.nodes[node_id]
+        if not node.up:
+            return
+        if node.state is NodeState.PAUSED:
+            self._enqueue(node, (kind, request_id, payload))
+            return
+        self._handle_request(node, kind, request_id, payload)
+        self.pump(node)
+        self.observe(node)
+
+    def _handle_request(self, node: SimNode, kind: str, request_id: bytes, payload: bytes) -> None:
+        assert node.replica is not None
+        if kind == "read":
+            effects = node.replica.read(request_id, payload)
+        else:
+            effects = node.replica.submit(request_id, payload)
+        self._route(node, effects)
+
+    # -- observation --------------------------------------------------------------------------
+
+    def observe(self, node: SimNode) -> None:
+        """Check the per-node invariants after a step: leadership, commit, applied."""
+        engine = self.engines.get(node.node_id)
+        if engine is None or node.replica is None:
+            return
+        role, term = engine.role, engine.term
+        if role is Role.LEADER and (node.seen_role is not Role.LEADER or node.seen_term != term):
+            self._on_leader(node, engine)
+        node.seen_role, node.seen_term = role, term
+        commit, applied = engine.commit_index, node.replica.applied_index
+        report = self.invariants.report
+        if commit < node.seen_commit:
+            report(check_monotonic(node.node_id, "commit index", node.seen_commit, commit))
+        if applied < node.seen_applied:
+            report(check_monotonic(node.node_id, "applied index", node.seen_applied, applied))
+        node.seen_commit, node.seen_applied = commit, applied
+
+    def _on_leader(self, node: SimNode, engine: SimEngine) -> None:
+        term = engine.term
+        if term not in self.invariants.leaders:
+            self.stats.elections += 1
+        if self._last_leader != node.node_id:
+            self.stats.leader_changes += 1
+            self._last_leader = node.node_id
+        self.log(f"node {node.node_id} becomes leader of term {term}")
+        self.invariants.on_leader(node.node_id, term, engine.log_term, node.covered_index())
+
+    def current_leader(self) -> SimNode | None:
+        """The running node that leads the highest term, if any."""
+        best: SimNode | None = None
+        for node_id, engine in self.engines.items():
+            node = self.nodes[node_id]
+            if not node.running or engine.role is not Role.LEADER:
+                continue
+            if best is None or engine.term > self.engines[best.node_id].term:
+                best = node
+        return best
+
+    def leader_id(self) -> NodeId:
+        leader = self.current_leader()
+        return leader.node_id if leader else NO_NODE
+
+
+def simulate(
+    config: SimConfig,
+    engine_factory: EngineFactory | None = None,
+    *,
+    log: Logger | None = None,
+) -> SimResult:
+    """Run one seed to the end (or the first violation) and report what happened.
+
+    ``engine_factory(node_id, storage, config, rng)`` builds each node's engine (on every
+    start and restart); tests pass deliberately broken variants. The default is Raft."""
+    factory = engine_factory or lookup_engine("raft")
+    return World(config, factory, log).run()
