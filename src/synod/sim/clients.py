@@ -78,8 +78,10 @@ class ClientDriver:
         if client is None or client.attempt is None:
             return  # answered after its client gave up
         attempt = client.attempt
-        assert attempt.request_id == effect.request_id
+        if attempt.request_id != effect.request_id:
+            return  # an earlier attempt of an operation that has moved on
         world = self._world
+        request_id = effect.request_id
         match effect:
             case Done():
                 self.history.finish(client, attempt, world.scheduler.now, effect.result)
@@ -90,10 +92,17 @@ class ClientDriver:
                 client.target = redirect_target(
                     self._rng, self._members(), client.target, effect.leader
                 )
-                world.scheduler.after(REDIRECT_DELAY_UNITS, "client retry", self._send, client)
+                label = f"client {client.index} retry"
+                world.scheduler.after(REDIRECT_DELAY_UNITS, label, self._retry, client, request_id)
             case Refused():
                 client.target = redirect_target(self._rng, self._members(), client.target, NO_NODE)
-                world.scheduler.after(REFUSED_DELAY_UNITS, "client retry", self._send, client)
+                label = f"client {client.index} retry"
+                world.scheduler.after(REFUSED_DELAY_UNITS, label, self._retry, client, request_id)
+
+    def _retry(self, client: Client, request_id: bytes) -> None:
+        """Retry after a definite failure, unless the operation timed out meanwhile."""
+        if client.attempt is not None and client.attempt.request_id == request_id:
+            self._send(client)
 
     def _note_liveness(self, attempt: Attempt) -> None:
         world = self._world
@@ -115,14 +124,16 @@ class ClientDriver:
         client.attempt = None
         self._schedule_next(client)
 
+    def count_operations(self) -> None:
+        stats = self._world.stats
+        stats.operations_ok = self.history.ok
+        stats.operations_failed = self.history.failed
+        stats.operations_unknown = self.history.unknown
+
     def check_history(self) -> None:
         """Check the whole history for linearizability (model SIM_KV)."""
         world = self._world
         stats = world.stats
-        stats.operations_ok = self.history.ok
-        stats.operations_failed = self.history.failed
-        stats.operations_unknown = self.history.unknown
-        stats.operations_checked = len(self.history.records)
         if not world.config.check_linearizability:
             return
         try:
@@ -132,6 +143,7 @@ class ClientDriver:
             stats.verdict = "checker unavailable"
             return
         operations = to_operations(self.history.records)
+        stats.operations_checked = len(operations)
         result = check_operations(SIM_KV, operations, world.config.checker_budget_s)
         stats.verdict = result.verdict.value
         if result.verdict is Verdict.NOT_LINEARIZABLE:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+import traceback
 from collections.abc import Callable, Iterable
 
 from synod.consensus.storage import MemoryStorage
@@ -77,10 +78,10 @@ class World:
             if not finished and not self.invariants.violations:
                 self.invariants.report(f"runaway: more than {events_max} events")
         except Exception as error:  # an engine or replica assertion: a bug to report
-            label = f"{type(error).__name__}: {error}"
-            self.invariants.report(f"crash at t={self.now_ticks():.2f}: {label}")
+            self.invariants.report(f"crash at t={self.now_ticks():.2f}: {describe(error)}")
         if not self.invariants.violations:
             self._final_checks()
+        self.clients.count_operations()
         self.stats.events = self.scheduler.executed
         self.stats.wall_time_s = time.perf_counter() - started
         return SimResult(
@@ -380,6 +381,14 @@ class World:
     def leader_id(self) -> NodeId:
         leader = self.current_leader()
         return leader.node_id if leader else NO_NODE
+
+
+def describe(error: BaseException) -> str:
+    """The error and where it was raised (file:line), so a one-line report is actionable."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    text = f": {error}" if str(error) else ""
+    return f"{type(error).__name__}{text}{where}"
 
 
 def simulate(
