@@ -1,0 +1,133 @@
+"""Each invariant check fires on a hand-made bad state and stays quiet on a good one."""
+
+from __future__ import annotations
+
+from synod.core.ids import LogIndex, NodeId, Term
+from synod.core.log import Entry, EntryKind, HardState
+from synod.sim.invariants import (
+    Invariants,
+    check_durable_hard_state,
+    check_election_safety,
+    check_leader_completeness,
+    check_log_matching,
+    check_monotonic,
+    check_restart,
+    check_state_machine_safety,
+)
+
+
+def entry(index: int, term: int, data: bytes = b"x") -> Entry:
+    return Entry(LogIndex(index), Term(term), EntryKind.NORMAL, data)
+
+
+def test_election_safety_allows_one_leader_per_term():
+    leaders: dict = {}
+    assert check_election_safety(leaders, NodeId(1), Term(3)) is None
+    assert check_election_safety(leaders, NodeId(1), Term(3)) is None
+    assert check_election_safety(leaders, NodeId(2), Term(4)) is None
+    message = check_election_safety(leaders, NodeId(2), Term(3))
+    assert message == "election safety: nodes 1 and 2 both leader in term 3"
+
+
+def test_log_matching_catches_different_data_at_one_index_and_term():
+    records: dict = {}
+    assert check_log_matching(records, NodeId(1), entry(5, 2, b"a"), Term(2)) is None
+    assert check_log_matching(records, NodeId(2), entry(5, 2, b"a"), Term(2)) is None
+    message = check_log_matching(records, NodeId(3), entry(5, 2, b"b"), Term(2))
+    assert message is not None
+    assert "node 3 holds index 5 term 2" in message
+
+
+def test_log_matching_catches_a_different_previous_term():
+    records: dict = {}
+    assert check_log_matching(records, NodeId(1), entry(5, 2), Term(1)) is None
+    message = check_log_matching(records, NodeId(2), entry(5, 2), Term(2))
+    assert message is not None
+    assert "after term 2" in message
+    assert "after term 1" in message
+
+
+def test_log_matching_learns_an_unknown_previous_term_later():
+    records: dict = {}
+    assert check_log_matching(records, NodeId(1), entry(5, 2), None) is None
+    assert check_log_matching(records, NodeId(2), entry(5, 2), Term(1)) is None
+    assert check_log_matching(records, NodeId(3), entry(5, 2), Term(2)) is not None
+
+
+def test_state_machine_safety_catches_two_entries_applied_at_one_index():
+    applied: dict = {}
+    assert check_state_machine_safety(applied, NodeId(1), entry(7, 3, b"a")) is None
+    assert check_state_machine_safety(applied, NodeId(2), entry(7, 3, b"a")) is None
+    message = check_state_machine_safety(applied, NodeId(2), entry(7, 4, b"b"))
+    assert message is not None
+    assert "node 2 applied index 7 term 4" in message
+
+
+def test_leader_completeness_catches_a_leader_missing_a_committed_entry():
+    committed = {LogIndex(1): (Term(1), (EntryKind.NORMAL, b"a")), LogIndex(2): (Term(1), ())}
+    terms = {LogIndex(1): Term(1), LogIndex(2): Term(2)}
+    message = check_leader_completeness(
+        committed,  # type: ignore[arg-type]
+        NodeId(3),
+        Term(4),
+        log_term=terms.get,
+        covered_index=LogIndex(0),
+        indexes=[LogIndex(1), LogIndex(2)],
+    )
+    assert message is not None
+    assert "node 3 became leader of term 4 without committed index 2 term 1" in message
+    covered = check_leader_completeness(
+        committed,  # type: ignore[arg-type]
+        NodeId(3),
+        Term(4),
+        log_term=lambda index: None,
+        covered_index=LogIndex(2),
+        indexes=[LogIndex(1), LogIndex(2)],
+    )
+    assert covered is None
+
+
+def test_monotonic_indexes_never_move_back():
+    assert check_monotonic(NodeId(1), "commit index", 5, 5) is None
+    assert check_monotonic(NodeId(1), "commit index", 5, 4) == (
+        "commit index moved back on node 1: 5 -> 4"
+    )
+
+
+def test_durable_hard_state_rules():
+    node = NodeId(2)
+    base = HardState(Term(3), NodeId(1), LogIndex(4))
+    assert check_durable_hard_state(node, base, HardState(Term(4), NodeId(2), LogIndex(4))) is None
+    assert check_durable_hard_state(node, HardState(Term(3)), base) is None
+    lower_term = check_durable_hard_state(node, base, HardState(Term(2), NodeId(1), LogIndex(4)))
+    assert lower_term is not None
+    assert "term decreased" in lower_term
+    new_vote = check_durable_hard_state(node, base, HardState(Term(3), NodeId(3), LogIndex(4)))
+    assert new_vote == "durable vote changed on node 2 in term 3: 1 -> 3"
+    uncommit = check_durable_hard_state(node, base, HardState(Term(3), NodeId(1), LogIndex(3)))
+    assert uncommit is not None
+    assert "commit decreased" in uncommit
+
+
+def test_restart_never_starts_below_what_was_durable():
+    durable = HardState(Term(2), NodeId(1), LogIndex(9))
+    assert check_restart(NodeId(1), durable, LogIndex(5), 9, 5) is None
+    below_commit = check_restart(NodeId(1), durable, LogIndex(5), 8, 5)
+    assert below_commit is not None
+    assert "commit 8 below durable commit 9" in below_commit
+    below_snapshot = check_restart(NodeId(1), durable, LogIndex(5), 9, 4)
+    assert below_snapshot is not None
+    assert "applied 4 below its snapshot index 5" in below_snapshot
+
+
+def test_the_tracker_collects_violations_across_nodes():
+    invariants = Invariants()
+    terms = {LogIndex(1): Term(1), LogIndex(2): Term(1)}
+    invariants.on_entries(NodeId(1), [entry(1, 1), entry(2, 1)], terms.get)
+    invariants.on_applied(NodeId(1), [entry(1, 1), entry(2, 1)])
+    assert invariants.violations == []
+    invariants.on_entries(NodeId(2), [entry(2, 1, b"other")], terms.get)
+    invariants.on_leader(NodeId(2), Term(2), {LogIndex(1): Term(1)}.get, LogIndex(0))
+    assert len(invariants.violations) == 2
+    assert invariants.violations[0].startswith("log matching: node 2")
+    assert invariants.violations[1].startswith("leader completeness: node 2")
