@@ -5,7 +5,9 @@ from __future__ import annotations
 from synod.core.ids import LogIndex, NodeId, Term
 from synod.core.log import Entry, EntryKind, HardState
 from synod.sim.invariants import (
+    Digest,
     Invariants,
+    LogRecord,
     check_durable_hard_state,
     check_election_safety,
     check_leader_completeness,
@@ -21,7 +23,7 @@ def entry(index: int, term: int, data: bytes = b"x") -> Entry:
 
 
 def test_election_safety_allows_one_leader_per_term():
-    leaders: dict = {}
+    leaders: dict[Term, NodeId] = {}
     assert check_election_safety(leaders, NodeId(1), Term(3)) is None
     assert check_election_safety(leaders, NodeId(1), Term(3)) is None
     assert check_election_safety(leaders, NodeId(2), Term(4)) is None
@@ -30,7 +32,7 @@ def test_election_safety_allows_one_leader_per_term():
 
 
 def test_log_matching_catches_different_data_at_one_index_and_term():
-    records: dict = {}
+    records: dict[tuple[LogIndex, Term], LogRecord] = {}
     assert check_log_matching(records, NodeId(1), entry(5, 2, b"a"), Term(2)) is None
     assert check_log_matching(records, NodeId(2), entry(5, 2, b"a"), Term(2)) is None
     message = check_log_matching(records, NodeId(3), entry(5, 2, b"b"), Term(2))
@@ -39,7 +41,7 @@ def test_log_matching_catches_different_data_at_one_index_and_term():
 
 
 def test_log_matching_catches_a_different_previous_term():
-    records: dict = {}
+    records: dict[tuple[LogIndex, Term], LogRecord] = {}
     assert check_log_matching(records, NodeId(1), entry(5, 2), Term(1)) is None
     message = check_log_matching(records, NodeId(2), entry(5, 2), Term(2))
     assert message is not None
@@ -48,14 +50,14 @@ def test_log_matching_catches_a_different_previous_term():
 
 
 def test_log_matching_learns_an_unknown_previous_term_later():
-    records: dict = {}
+    records: dict[tuple[LogIndex, Term], LogRecord] = {}
     assert check_log_matching(records, NodeId(1), entry(5, 2), None) is None
     assert check_log_matching(records, NodeId(2), entry(5, 2), Term(1)) is None
     assert check_log_matching(records, NodeId(3), entry(5, 2), Term(2)) is not None
 
 
 def test_state_machine_safety_catches_two_entries_applied_at_one_index():
-    applied: dict = {}
+    applied: dict[LogIndex, tuple[Term, Digest]] = {}
     assert check_state_machine_safety(applied, NodeId(1), entry(7, 3, b"a")) is None
     assert check_state_machine_safety(applied, NodeId(2), entry(7, 3, b"a")) is None
     message = check_state_machine_safety(applied, NodeId(2), entry(7, 4, b"b"))

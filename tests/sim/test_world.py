@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from synod.core.errors import ConfigError
 from synod.sim import FaultProfile, SimConfig, simulate
 from synod.sim.config import FAULT_KINDS
 from synod.sim.engines import lookup_engine
@@ -130,8 +131,6 @@ def test_membership_changes_under_faults_keep_safety(seed):
 
 
 def test_config_is_validated():
-    from synod.core.errors import ConfigError
-
     for bad in (
         {"nodes": 0},
         {"ticks": 0},
@@ -141,7 +140,7 @@ def test_config_is_validated():
         {"faults": FaultProfile(delay_units_min=10, delay_units_max=5)},
     ):
         with pytest.raises(ConfigError):
-            SimConfig(**bad)  # type: ignore[arg-type]
+            SimConfig(**bad)
 
 
 def test_swarm_profiles_are_derived_from_the_seed_alone():
