@@ -37,7 +37,7 @@ from synod.consensus.raft.messages import RaftMessage, describe, describe_entry
 from synod.consensus.storage import MemoryStorage
 from synod.core.config import EngineConfig
 from synod.core.engine import Ready
-from synod.core.errors import SynodError
+from synod.core.errors import ProposalDropped, SynodError
 from synod.core.ids import LogIndex, NodeId
 from synod.core.log import ChangeKind, Membership, MembershipChange, MembershipError
 
@@ -175,7 +175,7 @@ class Harness:
             try:
                 engine.propose(data.encode())
             except SynodError as error:
-                self.say(f"refused {data}: {error}")
+                self.say(f"refused {data}: {describe_error(error)}")
 
     def propose_change(self, args: list[str], options: dict[str, str]) -> None:
         kinds = {
@@ -188,7 +188,7 @@ class Harness:
         try:
             self.node(args[0]).engine.change_membership(change)
         except (SynodError, MembershipError) as error:
-            self.say(f"refused: {error}")
+            self.say(f"refused: {describe_error(error)}")
 
     def read_index(self, args: list[str], options: dict[str, str]) -> None:
         self.node(args[0]).engine.read_index(args[1].encode())
@@ -197,12 +197,12 @@ class Harness:
         try:
             self.node(args[0]).engine.transfer_leadership(NodeId(int(args[1])))
         except SynodError as error:
-            self.say(f"refused: {error}")
+            self.say(f"refused: {describe_error(error)}")
 
     def compact(self, args: list[str], options: dict[str, str]) -> None:
         node = self.node(args[0])
         index = LogIndex(int(args[1]))
-        state = ";".join(node.applied[: index - node.storage.first_index() + 1])
+        state = ";".join(node.applied[:index])  # applied[i - 1] is the entry at index i
         node.engine.compact(index, state.encode())
 
     # -- Ready processing and delivery ------------------------------------------------------------
@@ -363,6 +363,13 @@ def describe_ready(ready: Ready) -> list[str]:
         lines.append(f"read {state.request_id.decode()} at index {state.index}")
     lines.extend(f"read refused {request.decode()}" for request in ready.refused_reads)
     return lines
+
+
+def describe_error(error: Exception) -> str:
+    """The error's text, plus the leader hint a refused proposal carries (0: none known)."""
+    if isinstance(error, ProposalDropped) and error.leader is not None:
+        return f"{error} (leader hint {error.leader})"
+    return str(error)
 
 
 def parse_ids(text: str) -> frozenset[NodeId]:
