@@ -44,7 +44,6 @@ class SimResult:
     violations: list[str]
     stats: SimStats
     trace_hash: str
-    events_log: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

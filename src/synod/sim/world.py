@@ -95,16 +95,24 @@ class World:
         return bool(self.invariants.violations)
 
     def _final_checks(self) -> None:
+        self._check_liveness()
+        self._check_replicas_agree()
+        self.clients.check_history()
+
+    def _check_liveness(self) -> None:
+        """After healing the cluster must have a leader and commit a new client write."""
+        leader = self.current_leader()
+        if self.config.clients == 0:
+            if leader is None:
+                self.invariants.report("liveness: no leader at the end of the heal phase")
+            return
         if self.clients.liveness_met_units is None:
-            leader = self.current_leader()
             window = self.config.ticks - self.config.heal_tick
             self.invariants.report(
                 f"liveness: no client write committed within {window} ticks after healing"
                 f" at tick {self.config.heal_tick}"
                 f" (leader at the end: {leader.node_id if leader else 'none'})"
             )
-        self._check_replicas_agree()
-        self.clients.check_history()
 
     def _check_replicas_agree(self) -> None:
         """Replicas at one applied index hold the same state (a cheap end-of-run cross-check)."""
