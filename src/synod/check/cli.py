@@ -120,7 +120,7 @@ def _report(outcome: FileOutcome) -> int:
         print(f"{outcome.path}: error: {outcome.error}", file=sys.stderr)
         return EXIT_UNDECIDED
     verdict = outcome.result.verdict
-    took = f"({outcome.elapsed_s:.2f} s)"
+    took = f"({outcome.elapsed_s:.3f} s)"
     if verdict is Verdict.LINEARIZABLE:
         print(f"{outcome.path}: linearizable {took}")
         return EXIT_LINEARIZABLE

@@ -25,6 +25,7 @@ LABEL_WIDTH_PX = 96
 CHAR_WIDTH_PX = 6.6
 """Roughly one character of the 11px monospace label; used to cut labels to their bar."""
 
+_UNDECIDED = "undecided (out of time, or another partition settled the verdict first)"
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
@@ -110,8 +111,9 @@ def _section(model: Model, partition: PartitionResult) -> str:
         for client in layout.rows
     ]
     bars = [_bar(model, partition, index, layout) for index in range(len(partition.operations))]
+    verdict = _UNDECIDED if partition.verdict is Verdict.UNKNOWN else partition.verdict.value
     heading = (
-        f"partition {partition.key!r}: {partition.verdict.value} "
+        f"partition {partition.key!r}: {verdict} "
         f"({len(partition.operations)} operations, longest linearizable prefix "
         f"{len(partition.linearized)})"
     )

@@ -1,4 +1,4 @@
-"""The Wing & Gong search with Lowe's memoization, one partition at a time.
+"""The Wing & Gong search with Lowe's memoization, run on every partition side by side.
 
 A history is linearizable when its operations can be put in one sequence that the model accepts
 and that respects real time: an operation that returned before another was called comes first.
@@ -42,6 +42,8 @@ _BACKTRACKS_PER_SLICE = 512
 
 
 class Verdict(enum.Enum):
+    """UNKNOWN: the time budget ran out (or the search stopped at another partition's violation)."""
+
     LINEARIZABLE = "linearizable"
     NOT_LINEARIZABLE = "NOT linearizable"
     UNKNOWN = "unknown"
@@ -67,6 +69,8 @@ class PartitionResult:
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
+    """The whole history's verdict, every partition's, and the model to describe them with."""
+
     verdict: Verdict
     model: Model
     partitions: tuple[PartitionResult, ...]
@@ -211,6 +215,7 @@ class _Search:
             (returns_at.get(i, _OPEN) if kind == 0 else _RETURN) for _, kind, i in events
         ] + [_RETURN, _RETURN]
         self.next, self.prev = _chain(count)
+        assert len(self.partner) == len(self.event_op) == len(self.next) == count + 2
         self.best: tuple[tuple[int, ...], Hashable, tuple[int, ...]] = ((), model.init, ())
         self.best_depth = -1
         self.seen: set[tuple[int, Hashable]] = set()
@@ -228,6 +233,7 @@ class _Search:
         stuck = []
         node = self.next[self.head]
         while node != at:
+            assert self.partner[node] != _RETURN, "the scan stops at the first return"
             stuck.append(self.event_op[node])
             node = self.next[node]
         prefix = tuple(self.event_op[call] for call, _ in stack)
@@ -293,4 +299,13 @@ class _Search:
             prv[nxt[node]] = node
             node = nxt[node]
         self.best = (tuple(event_op[call] for call, _ in stack), state, ())
+        assert self._only_open_calls_left(), "every operation that returned is linearized"
         return Verdict.LINEARIZABLE
+
+    def _only_open_calls_left(self) -> bool:
+        node = self.next[self.head]
+        while node != self.head + 1:
+            if self.partner[node] != _OPEN:
+                return False
+            node = self.next[node]
+        return True
