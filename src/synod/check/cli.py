@@ -50,6 +50,7 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
         return value
 
+    parse.__name__ = f"positive {kind.__name__}"  # argparse says "invalid positive int value"
     return parse
 
 
