@@ -21,7 +21,10 @@ Commands:
     process-ready ID...                  deliver-msgs [drop=true] [ID...]
     stabilize [ID...]                    partition A,B C,D      heal
     crash ID                             restart ID             status ID
-    raft-log ID                          raft-state
+    raft-log ID                          raft-state             applied ID
+
+``applied ID`` prints the node's state machine: the commands applied so far, in log order,
+whether they arrived as entries or inside a snapshot.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from synod.core.config import EngineConfig
 from synod.core.engine import Ready
 from synod.core.errors import ProposalDropped, SynodError
 from synod.core.ids import LogIndex, NodeId
-from synod.core.log import ChangeKind, Membership, MembershipChange, MembershipError
+from synod.core.log import ChangeKind, Entry, Membership, MembershipChange, MembershipError
 
 STABILIZE_ROUNDS_MAX = 200
 
@@ -96,6 +99,7 @@ class Harness:
             "status": self.status,
             "raft-log": self.raft_log,
             "raft-state": self.raft_state,
+            "applied": self.show_applied,
         }
 
     # -- script plumbing ------------------------------------------------------------------------
@@ -223,7 +227,7 @@ class Harness:
         self.mailbox.extend(ready.early_messages)  # type: ignore[arg-type]
         self.mailbox.extend(ready.messages)  # type: ignore[arg-type]
         for entry in ready.committed_entries:
-            node.applied.append(entry.data.decode() or "<noop>")
+            node.applied.append(applied_form(entry))
         node.engine.advance(ready)
         return True
 
@@ -284,6 +288,11 @@ class Harness:
         self.nodes[node_id] = Node(engine, old.storage, old.config, applied)
         hard = old.storage.hard_state
         self.say(f"restarted {node_id}: term={hard.term} vote={hard.vote} commit={hard.commit}")
+        # A crashed node received nothing: what was sent to it meanwhile is lost, not late.
+        lost = [message for message in self.mailbox if message.target == node_id]
+        self.mailbox = [message for message in self.mailbox if message.target != node_id]
+        for message in lost:
+            self.say(f"  lost while down: {describe(message)}")
 
     # -- inspection -----------------------------------------------------------------------------
 
@@ -310,6 +319,10 @@ class Harness:
             self.say("log is empty")
         for entry in entries:
             self.say(describe_entry(entry))
+
+    def show_applied(self, args: list[str], options: dict[str, str]) -> None:
+        applied = self.node(args[0]).applied
+        self.say(f"applied {len(applied)}: {' '.join(applied)}" if applied else "applied 0")
 
     def raft_state(self, args: list[str], options: dict[str, str]) -> None:
         for node_id in sorted(self.nodes):
@@ -363,6 +376,11 @@ def describe_ready(ready: Ready) -> list[str]:
         lines.append(f"read {state.request_id.decode()} at index {state.index}")
     lines.extend(f"read refused {request.decode()}" for request in ready.refused_reads)
     return lines
+
+
+def applied_form(entry: Entry) -> str:
+    """How the state machine records an entry: one word, no ';' (snapshots join with it)."""
+    return "-".join(describe_entry(entry).split()[1:]).replace(";", ",")
 
 
 def describe_error(error: Exception) -> str:
