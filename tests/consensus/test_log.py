@@ -16,7 +16,7 @@ def entries(*terms: int, start: int = 1) -> list[Entry]:
 
 
 def log_with(*terms: int) -> RaftLog:
-    storage = MemoryStorage(Membership(frozenset({NodeId(1)})))
+    storage = MemoryStorage()
     storage.append(entries(*terms))
     return RaftLog(storage)
 

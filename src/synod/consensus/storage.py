@@ -13,12 +13,29 @@ from synod.core.errors import LogCompacted, LogUnavailable
 from synod.core.ids import LogIndex, Term
 from synod.core.log import Entry, HardState, Membership, Snapshot, SnapshotMeta
 
+BOOTSTRAP_INDEX = LogIndex(1)
+BOOTSTRAP_TERM = Term(1)
+
 
 class MemoryStorage:
+    """Empty storage, for a node that joins an existing cluster; or, given the initial
+    configuration, a new cluster's bootstrap state.
+
+    Bootstrap is a snapshot at index 1, term 1, holding the configuration and an empty state
+    machine, identical on every founding member. Because the configuration lives in a
+    snapshot that no log replays, a node that joins later with empty storage always learns
+    it the one way that cannot go wrong: the leader must send it that snapshot.
+    """
+
     def __init__(self, membership: Membership | None = None) -> None:
-        self.hard_state = HardState()
-        self._snapshot = Snapshot(SnapshotMeta(membership=membership or Membership()))
-        self._entries: list[Entry] = [Entry(LogIndex(0), Term(0))]
+        if membership is None:
+            self.hard_state = HardState()
+            self._snapshot = Snapshot()
+        else:
+            self.hard_state = HardState(BOOTSTRAP_TERM, commit=BOOTSTRAP_INDEX)
+            self._snapshot = Snapshot(SnapshotMeta(BOOTSTRAP_INDEX, BOOTSTRAP_TERM, membership))
+        meta = self._snapshot.meta
+        self._entries: list[Entry] = [Entry(meta.index, meta.term)]
 
     # -- LogStorage (read side) --------------------------------------------------------------
 

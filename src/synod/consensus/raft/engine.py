@@ -347,6 +347,9 @@ class RaftEngine(Leadership):
             self._send(AppendResponse(self.node_id, message.source, self.term, NO_INDEX))
         elif isinstance(message, VoteRequest) and message.pre_vote:
             self._send(VoteResponse(self.node_id, message.source, self.term, False, True))
+        elif isinstance(message, ReadIndexResponse) and message.index == NO_INDEX:
+            # A deposed leader's refusal is stamped with its old term; refusing is always safe.
+            self._refused_reads.append(message.request_id)
 
     def _become_follower(self, term: Term, leader: NodeId) -> None:
         self._stop_leading()

@@ -102,8 +102,8 @@ class Leadership:
         self._reset_timers()
         last = self.log.last_index()
         self._progress = {node: self._new_progress(node, last) for node in self.membership.members}
-        self._pending_membership_index = last
-        self._append_own(EntryKind.NORMAL, b"")
+        # No membership change until this leader's first entry has applied (see membership.py).
+        self._pending_membership_index = self._append_own(EntryKind.NORMAL, b"")
         if self._progress.get(self.node_id) is not None:
             self._progress[self.node_id].recently_active = True
 

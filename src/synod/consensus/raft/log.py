@@ -59,8 +59,6 @@ class RaftLog:
             if index == snapshot.meta.index:
                 return snapshot.meta.term
             return None
-        if index == NO_INDEX:
-            return NO_TERM
         try:
             return self.storage.term(index)
         except (LogCompacted, LogUnavailable):
