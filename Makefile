@@ -48,7 +48,7 @@ soak: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
 bench: $(STAMP)
-	$(BIN)/python -m synod.bench
+	$(BIN)/python -m synod.cli.bench
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache

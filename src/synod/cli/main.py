@@ -12,12 +12,11 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from synod import __version__
+from synod.check import cli as check_cli
+from synod.sim import cli as sim_cli
 
 
 def _subcommands() -> list[tuple[str, str, ModuleType]]:
-    from synod.check import cli as check_cli
-    from synod.sim import cli as sim_cli
-
     return [
         ("sim", "run the deterministic simulator from a seed (or sweep many seeds)", sim_cli),
         ("check", "check Jepsen-format histories for linearizability", check_cli),
