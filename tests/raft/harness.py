@@ -13,7 +13,7 @@ expected output of every block from the actual output (then review the diff).
 Commands:
 
     add-nodes N [voters=1,2,3] [learners=4] [election=10] [heartbeat=1] [prevote=true]
-              [checkquorum=true] [inflight=64] [max-bytes=N] [max-uncommitted=N]
+              [checkquorum=true] [inflight=64] [max-bytes=N] [max-uncommitted=N] [join=true]
     campaign ID                          tick-election ID       tick-heartbeat ID
     tick ID [COUNT]                      propose ID DATA...     read-index ID REQUEST
     propose-change ID add-voter|add-learner|promote|remove NODE
@@ -23,6 +23,8 @@ Commands:
     crash ID                             restart ID             status ID
     raft-log ID                          raft-state             applied ID
 
+``add-nodes`` bootstraps founding members (a snapshot at index 1 holding the configuration);
+with ``join=true`` the new nodes start empty and must be sent a snapshot by a leader.
 ``applied ID`` prints the node's state machine: the commands applied so far, in log order,
 whether they arrived as entries or inside a snapshot.
 """
@@ -60,7 +62,8 @@ class Node:
     engine: RaftEngine
     storage: MemoryStorage
     config: EngineConfig
-    applied: list[str] = field(default_factory=list)
+    applied: list[tuple[LogIndex, str]] = field(default_factory=list)
+    """The state machine: each applied command with its index."""
 
 
 @dataclass
@@ -146,12 +149,14 @@ class Harness:
             message_bytes_max=int(options.get("max-bytes", str(1 << 20))),
             proposal_entries_max=int(options.get("max-uncommitted", "4096")),
         )
+        joining = options.get("join") == "true"
         for node_id in new_ids:
-            storage = MemoryStorage(Membership(voters, learners))
+            storage = MemoryStorage() if joining else MemoryStorage(Membership(voters, learners))
             engine = RaftEngine(node_id, storage, config, ZeroRng())
             self.nodes[node_id] = Node(engine, storage, config)
         members = ",".join(str(n) for n in sorted(voters))
-        self.say(f"added {','.join(str(n) for n in new_ids)} (voters={members})")
+        setup = "joining, empty storage" if joining else f"voters={members}"
+        self.say(f"added {','.join(str(n) for n in new_ids)} ({setup})")
 
     # -- driving the engines --------------------------------------------------------------------
 
@@ -206,8 +211,7 @@ class Harness:
     def compact(self, args: list[str], options: dict[str, str]) -> None:
         node = self.node(args[0])
         index = LogIndex(int(args[1]))
-        state = ";".join(node.applied[:index])  # applied[i - 1] is the entry at index i
-        node.engine.compact(index, state.encode())
+        node.engine.compact(index, encode_state(node.applied, index))
 
     # -- Ready processing and delivery ------------------------------------------------------------
 
@@ -227,7 +231,7 @@ class Harness:
         self.mailbox.extend(ready.early_messages)  # type: ignore[arg-type]
         self.mailbox.extend(ready.messages)  # type: ignore[arg-type]
         for entry in ready.committed_entries:
-            node.applied.append(applied_form(entry))
+            node.applied.append((entry.index, applied_form(entry)))
         node.engine.advance(ready)
         return True
 
@@ -284,7 +288,7 @@ class Harness:
         self.crashed.discard(node_id)
         old = self.nodes[node_id]
         engine = RaftEngine(node_id, old.storage, old.config, ZeroRng())
-        applied = old.applied[: max(0, old.storage.first_index() - 1)]
+        applied = decode_state(old.storage.snapshot().data)  # the state machine restarts too
         self.nodes[node_id] = Node(engine, old.storage, old.config, applied)
         hard = old.storage.hard_state
         self.say(f"restarted {node_id}: term={hard.term} vote={hard.vote} commit={hard.commit}")
@@ -321,8 +325,8 @@ class Harness:
             self.say(describe_entry(entry))
 
     def show_applied(self, args: list[str], options: dict[str, str]) -> None:
-        applied = self.node(args[0]).applied
-        self.say(f"applied {len(applied)}: {' '.join(applied)}" if applied else "applied 0")
+        commands = [text for _, text in self.node(args[0]).applied]
+        self.say(f"applied {len(commands)}: {' '.join(commands)}" if commands else "applied 0")
 
     def raft_state(self, args: list[str], options: dict[str, str]) -> None:
         for node_id in sorted(self.nodes):
@@ -345,7 +349,7 @@ def state_line(engine: RaftEngine) -> str:
 def persist(node: Node, ready: Ready) -> None:
     if ready.snapshot is not None:
         node.storage.apply_snapshot(ready.snapshot)
-        node.applied = ready.snapshot.data.decode().split(";") if ready.snapshot.data else []
+        node.applied = decode_state(ready.snapshot.data)
     if ready.entries:
         node.storage.append(ready.entries)
     if ready.hard_state is not None:
@@ -376,6 +380,16 @@ def describe_ready(ready: Ready) -> list[str]:
         lines.append(f"read {state.request_id.decode()} at index {state.index}")
     lines.extend(f"read refused {request.decode()}" for request in ready.refused_reads)
     return lines
+
+
+def encode_state(applied: list[tuple[LogIndex, str]], index: LogIndex) -> bytes:
+    """The state machine as of ``index``, as snapshot data: ``index:command`` joined by ';'."""
+    return ";".join(f"{at}:{text}" for at, text in applied if at <= index).encode()
+
+
+def decode_state(data: bytes) -> list[tuple[LogIndex, str]]:
+    pairs = (item.split(":", 1) for item in data.decode().split(";") if item)
+    return [(LogIndex(int(at)), text) for at, text in pairs]
 
 
 def applied_form(entry: Entry) -> str:
