@@ -20,7 +20,8 @@ Commands:
     transfer-leadership FROM TO          compact ID INDEX
     process-ready ID...                  deliver-msgs [drop=true] [ID...]
     stabilize [ID...]                    partition A,B C,D      heal
-    crash ID                             restart ID             status ID
+    crash ID                             restart ID             wipe ID
+    status ID
     raft-log ID                          raft-state             applied ID
 
 ``add-nodes`` bootstraps founding members (a snapshot at index 1 holding the configuration);
@@ -99,6 +100,7 @@ class Harness:
             "heal": self.heal,
             "crash": self.crash,
             "restart": self.restart,
+            "wipe": self.wipe,
             "status": self.status,
             "raft-log": self.raft_log,
             "raft-state": self.raft_state,
@@ -292,11 +294,25 @@ class Harness:
         self.nodes[node_id] = Node(engine, old.storage, old.config, applied)
         hard = old.storage.hard_state
         self.say(f"restarted {node_id}: term={hard.term} vote={hard.vote} commit={hard.commit}")
-        # A crashed node received nothing: what was sent to it meanwhile is lost, not late.
+        self.drop_mail_to(node_id)
+
+    def drop_mail_to(self, node_id: NodeId) -> None:
+        """A node that was down received nothing: what was sent to it is lost, not late."""
         lost = [message for message in self.mailbox if message.target == node_id]
         self.mailbox = [message for message in self.mailbox if message.target != node_id]
         for message in lost:
             self.say(f"  lost while down: {describe(message)}")
+
+    def wipe(self, args: list[str], options: dict[str, str]) -> None:
+        """The node loses its disk: it comes back with empty storage, like a new node."""
+        node_id = NodeId(int(args[0]))
+        old = self.nodes[node_id]
+        storage = MemoryStorage()
+        engine = RaftEngine(node_id, storage, old.config, ZeroRng())
+        self.nodes[node_id] = Node(engine, storage, old.config)
+        self.crashed.discard(node_id)
+        self.say(f"wiped {node_id}: restarted with empty storage")
+        self.drop_mail_to(node_id)
 
     # -- inspection -----------------------------------------------------------------------------
 
