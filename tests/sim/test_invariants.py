@@ -8,6 +8,7 @@ from synod.sim.invariants import (
     Digest,
     Invariants,
     LogRecord,
+    check_committed_durable,
     check_durable_hard_state,
     check_election_safety,
     check_leader_completeness,
@@ -133,3 +134,12 @@ def test_the_tracker_collects_violations_across_nodes():
     assert len(invariants.violations) == 2
     assert invariants.violations[0].startswith("log matching: node 2")
     assert invariants.violations[1].startswith("leader completeness: node 2")
+
+
+def test_an_entry_committed_before_a_quorum_made_it_durable_is_caught():
+    assert check_committed_durable(NodeId(1), entry(4, 2), holders=2, quorum=2) is None
+    message = check_committed_durable(NodeId(1), entry(4, 2), holders=1, quorum=2)
+    assert message == (
+        "durability: node 1 applied index 4 term 2, committed while durable on only 1 voters "
+        "(quorum 2)"
+    )

@@ -147,3 +147,26 @@ def test_swarm_profiles_are_derived_from_the_seed_alone():
     assert FaultProfile.swarm(9) == FaultProfile.swarm(9)
     profiles = {FaultProfile.swarm(seed) for seed in range(20)}
     assert len(profiles) == 20
+
+
+def test_an_engine_that_sends_everything_before_its_fsync_is_caught():
+    """``early_messages`` leave before the fsync: acknowledging there breaks durability."""
+    raft = lookup_engine("raft")
+
+    class AcksEarly(raft):  # type: ignore[misc, valid-type]
+        def ready(self):
+            ready = super().ready()
+            if ready is None:
+                return None
+            self.handed_out = ready
+            return dataclasses.replace(
+                ready, messages=(), early_messages=ready.early_messages + ready.messages
+            )
+
+        def advance(self, ready):
+            super().advance(self.handed_out)
+
+    slow_disks = dataclasses.replace(FaultProfile.reliable(), fsync_units_max=300)
+    result = simulate(SimConfig(seed=1, nodes=3, ticks=300, faults=slow_disks), AcksEarly)
+    assert len(result.violations) == 1
+    assert result.violations[0].startswith("durability: node")

@@ -10,6 +10,7 @@ history they need across the whole run:
 - leader completeness: a new leader holds every entry known committed (unless its snapshot
   covers it);
 - state machine safety: no two nodes apply different entries at one index;
+- durability: an entry first seen committed is already fsynced on a quorum of voters;
 - monotonicity: commit and applied never move back within a node's life, and a restart never
   starts below what was durable; the durable term never decreases and a durable vote never
   changes within a term.
@@ -101,6 +102,19 @@ def check_leader_completeness(
                 f"leader completeness: node {node} became leader of term {term} without "
                 f"committed index {index} term {expected} (its log has term {held})"
             )
+    return None
+
+
+def check_committed_durable(node: NodeId, entry: Entry, holders: int, quorum: int) -> str | None:
+    """When an entry is first seen committed, a quorum of voters holds it on disk (fsynced).
+
+    This is what an engine that acknowledges before its fsync breaks, and it is caught here
+    without waiting for the crash that would turn it into lost data."""
+    if holders < quorum:
+        return (
+            f"durability: node {node} applied index {entry.index} term {entry.term}, "
+            f"committed while durable on only {holders} voters (quorum {quorum})"
+        )
     return None
 
 

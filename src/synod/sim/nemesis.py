@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from synod.core.errors import ProposalDropped
 from synod.core.ids import LogIndex, NodeId
 from synod.core.log import ChangeKind, Membership, MembershipChange, MembershipError
+from synod.sim.config import UNITS_PER_TICK
 from synod.sim.network import choose_partition
 from synod.sim.node import NodeState, SimNode
 
@@ -41,9 +42,11 @@ class Nemesis:
         if faults.partition_probability and rng.random() < faults.partition_probability:
             self._maybe_partition()
         if faults.crash_probability and rng.random() < faults.crash_probability:
-            self._maybe_take_down(crash=True)
+            offset = rng.randrange(UNITS_PER_TICK)
+            self._world.scheduler.after(offset, "crash", self._maybe_take_down, True)
         if faults.pause_probability and rng.random() < faults.pause_probability:
-            self._maybe_take_down(crash=False)
+            offset = rng.randrange(UNITS_PER_TICK)
+            self._world.scheduler.after(offset, "pause", self._maybe_take_down, False)
         if faults.membership_probability and rng.random() < faults.membership_probability:
             self.membership.maybe_start(tick)
 
@@ -61,7 +64,9 @@ class Nemesis:
         world.log(f"partition {kind}: blocked {cut}")
         duration = self._rng.randint(1, world.config.faults.partition_ticks_max)
         serial = self._partition_serial
-        world.scheduler.after(duration * 100, "partition heals", self._heal_partition, serial)
+        world.scheduler.after(
+            duration * UNITS_PER_TICK, "partition heals", self._heal_partition, serial
+        )
 
     def _heal_partition(self, serial: int) -> None:
         world = self._world
@@ -69,25 +74,37 @@ class Nemesis:
             world.network.heal()
             world.log("partition heals")
 
-    def _maybe_take_down(self, *, crash: bool) -> None:
+    def _maybe_take_down(self, crash: bool) -> None:
+        """Crash or pause a running node at a random moment within a tick.
+
+        Half the crashes aim at a node whose write is still unsynced: that is the moment when
+        an engine that acknowledged too early loses what it promised."""
         world = self._world
+        if world.healing:
+            return
         down = sum(n.state in (NodeState.CRASHED, NodeState.PAUSED) for n in world.nodes.values())
         running = [n for n in world.nodes.values() if n.running]
         if down >= world.config.down_nodes_max or not running:
             return
-        node = self._rng.choice(running)
+        unsynced = [n for n in running if n.in_flight is not None and not n.synced]
+        pool = unsynced if crash and unsynced and self._rng.random() < 0.5 else running
+        node = self._rng.choice(pool)
         faults = world.config.faults
         if crash:
             world.stats.faults["crash"] += 1
             world.crash(node)
             ticks = self._rng.randint(1, faults.restart_ticks_max)
-            world.scheduler.after(ticks * 100, f"restart {node.node_id}", self._restart, node)
+            world.scheduler.after(
+                ticks * UNITS_PER_TICK, f"restart {node.node_id}", self._restart, node
+            )
         else:
             world.stats.faults["pause"] += 1
             world.pause(node)
             ticks = self._rng.randint(1, faults.pause_ticks_max)
             life = node.life
-            world.scheduler.after(ticks * 100, f"resume {node.node_id}", self._resume, node, life)
+            world.scheduler.after(
+                ticks * UNITS_PER_TICK, f"resume {node.node_id}", self._resume, node, life
+            )
 
     def _restart(self, node: SimNode) -> None:
         if node.state is NodeState.CRASHED:

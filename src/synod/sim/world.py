@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from synod.consensus.storage import MemoryStorage
 from synod.core.engine import Message, Ready, Role
 from synod.core.ids import NO_NODE, LogIndex, NodeId
-from synod.core.log import Membership
+from synod.core.log import Entry, Membership
 from synod.kv import KvMachine, KvResult
 from synod.replica import Done, Effect, MembershipApplied, Redirected, Refused, Replica
 from synod.sim.clients import ClientDriver
@@ -24,6 +24,7 @@ from synod.sim.config import UNITS_PER_TICK, FaultProfile, SimConfig
 from synod.sim.engines import EngineFactory, SimEngine, lookup_engine
 from synod.sim.invariants import (
     Invariants,
+    check_committed_durable,
     check_durable_hard_state,
     check_monotonic,
     check_restart,
@@ -279,10 +280,13 @@ class World:
         assert node.replica is not None
         assert node.synced, f"node {node.node_id} acting on a Ready before its fsync"
         self.send(ready.messages)
+        voters_before = self.engines[node.node_id].membership.voters
         effects = node.replica.finish(ready)
         node.in_flight = None
         node.synced = False
         if ready.committed_entries:
+            voters_after = self.engines[node.node_id].membership.voters
+            self._check_durable(node, ready.committed_entries, voters_before, voters_after)
             self.invariants.on_applied(node.node_id, ready.committed_entries)
             self.stats.commits = max(self.stats.commits, ready.committed_entries[-1].index)
         if ready.snapshot is not None:
@@ -290,6 +294,33 @@ class World:
         if ready.compaction is not None:
             self.stats.compactions += 1
         self._route(node, effects)
+
+    def _check_durable(
+        self,
+        node: SimNode,
+        entries: tuple[Entry, ...],
+        before: frozenset[NodeId],
+        after: frozenset[NodeId],
+    ) -> None:
+        """Entries seen committed for the first time must be on disk at a quorum of voters.
+
+        The entries committed under the configuration before or after this Ready (one change
+        at a time), so count holders among both and ask for the smaller quorum."""
+        voters = before | after
+        if not voters:
+            return
+        quorum = min(len(before) // 2 + 1, len(after) // 2 + 1)
+        for entry in entries:
+            if entry.index in self.invariants.applied:
+                continue
+            holders = sum(self._holds_durably(v, entry) for v in voters if v in self.nodes)
+            self.invariants.report(check_committed_durable(node.node_id, entry, holders, quorum))
+
+    def _holds_durably(self, node_id: NodeId, entry: Entry) -> bool:
+        storage = self.nodes[node_id].storage
+        if entry.index <= storage.snapshot().meta.index:
+            return True
+        return entry.index <= storage.last_index() and storage.term(entry.index) == entry.term
 
     def _route(self, node: SimNode, effects: Iterable[Effect[KvResult]]) -> None:
         for effect in effects:
