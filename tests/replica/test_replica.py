@@ -37,7 +37,7 @@ from tests.replica.fake_engine import FakeEngine
 
 def make(threshold: int = 1000, engine: FakeEngine | None = None, storage=None):
     engine = engine or FakeEngine()
-    storage = storage or MemoryStorage(Membership(frozenset({NodeId(1)})))
+    storage = storage or MemoryStorage()
     config = ReplicaConfig(snapshot_entries_threshold=threshold)
     replica: Replica[KvResult] = Replica(engine, storage, KvMachine(), config)
     return replica, engine, storage

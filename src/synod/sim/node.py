@@ -18,6 +18,9 @@ from synod.core.ids import LogIndex, NodeId
 from synod.kv import KvResult
 from synod.replica import Replica
 
+RECENT_VOTER_SETS = 3
+"""Configurations remembered per node: the current one and the two before it."""
+
 InboxItem = Message | tuple[str, bytes, bytes]
 """A queued peer message, or a client request ("write" | "read", request id, payload)."""
 
@@ -45,6 +48,8 @@ class SimNode:
         self.seen_term = 0
         self.seen_commit = 0
         self.seen_applied = 0
+        self.recent_voters: list[frozenset[NodeId]] = []
+        """The last few distinct voter sets this node applied (for the durability check)."""
 
     def __repr__(self) -> str:
         return f"SimNode({self.node_id}, {self.state}, life {self.life})"
@@ -83,6 +88,12 @@ class SimNode:
     def wipe(self) -> None:
         assert not self.up, "wiping a live node"
         self.storage = MemoryStorage()
+
+    def note_voters(self, voters: frozenset[NodeId]) -> None:
+        if self.recent_voters and self.recent_voters[-1] == voters:
+            return
+        self.recent_voters = [*self.recent_voters[-(RECENT_VOTER_SETS - 1) :], voters]
+        assert len(self.recent_voters) <= RECENT_VOTER_SETS
 
     def covered_index(self) -> LogIndex:
         """Highest index a snapshot folds away on this node (durable or in flight)."""

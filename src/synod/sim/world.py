@@ -280,13 +280,13 @@ class World:
         assert node.replica is not None
         assert node.synced, f"node {node.node_id} acting on a Ready before its fsync"
         self.send(ready.messages)
-        voters_before = self.engines[node.node_id].membership.voters
+        node.note_voters(self.engines[node.node_id].membership.voters)
         effects = node.replica.finish(ready)
         node.in_flight = None
         node.synced = False
         if ready.committed_entries:
-            voters_after = self.engines[node.node_id].membership.voters
-            self._check_durable(node, ready.committed_entries, voters_before, voters_after)
+            node.note_voters(self.engines[node.node_id].membership.voters)
+            self._check_durable(node, ready.committed_entries)
             self.invariants.on_applied(node.node_id, ready.committed_entries)
             self.stats.commits = max(self.stats.commits, ready.committed_entries[-1].index)
         if ready.snapshot is not None:
@@ -295,21 +295,17 @@ class World:
             self.stats.compactions += 1
         self._route(node, effects)
 
-    def _check_durable(
-        self,
-        node: SimNode,
-        entries: tuple[Entry, ...],
-        before: frozenset[NodeId],
-        after: frozenset[NodeId],
-    ) -> None:
+    def _check_durable(self, node: SimNode, entries: tuple[Entry, ...]) -> None:
         """Entries seen committed for the first time must be on disk at a quorum of voters.
 
-        The entries committed under the configuration before or after this Ready (one change
-        at a time), so count holders among both and ask for the smaller quorum."""
-        voters = before | after
-        if not voters:
+        The leader that committed them counted under a configuration this node has seen
+        recently (changes take effect on apply, one at a time, and a leader may apply later
+        than this node), so count holders among those and ask for the smallest quorum."""
+        recent = [voters for voters in node.recent_voters if voters]
+        if not recent:
             return
-        quorum = min(len(before) // 2 + 1, len(after) // 2 + 1)
+        voters = frozenset().union(*recent)
+        quorum = min(len(voters) // 2 + 1 for voters in recent)
         for entry in entries:
             if entry.index in self.invariants.applied:
                 continue
