@@ -143,11 +143,8 @@ class RaftEngine(Leadership):
 
     def campaign(self) -> None:
         """Start an election now (PreVote first when configured)."""
-        if self.role is Role.LEADER or not self._promotable():
-            return
-        if self._has_unapplied_membership():
-            return
-        self._start_election(pre_vote=self.config.pre_vote, transfer=False)
+        if self.role is not Role.LEADER and self._can_campaign():
+            self._start_election(pre_vote=self.config.pre_vote, transfer=False)
 
     def step(self, message: Message) -> None:
         if not isinstance(message, RAFT_MESSAGE_TYPES):
@@ -411,6 +408,11 @@ class RaftEngine(Leadership):
             case VoteResult.PENDING:
                 pass
 
+    def _can_campaign(self) -> bool:
+        """Only a voter, and not while a committed configuration change awaits applying:
+        it might change who the voters are."""
+        return self._promotable() and not self._has_unapplied_membership()
+
     def _has_unapplied_membership(self) -> bool:
         log = self.log
         if log.committed <= log.applied or log.unstable_snapshot is not None:
@@ -442,7 +444,7 @@ class RaftEngine(Leadership):
                 if self.role is Role.LEADER:
                     self._on_heartbeat_response(message)
             case TimeoutNow():
-                if self._promotable() and self.role is not Role.LEADER:
+                if self._can_campaign() and self.role is not Role.LEADER:
                     self._start_election(pre_vote=False, transfer=True)
             case ReadIndexRequest():
                 self._on_read_index_request(message)

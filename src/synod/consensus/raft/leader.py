@@ -157,9 +157,11 @@ class Leadership:
         return self.log.term(self.log.committed) == self.term
 
     def _broadcast_append(self) -> None:
+        """Send new entries, or at least the new commit index, to every follower."""
         for node in sorted(self._progress):
             if node != self.node_id:
-                self._send_append(node)
+                stale_commit = self._progress[node].commit_sent < self.log.committed
+                self._send_append(node, allow_empty=stale_commit)
 
     def _broadcast_heartbeat(self, read_round: int) -> None:
         for node in sorted(self._progress):
@@ -184,6 +186,7 @@ class Leadership:
         if not entries and not allow_empty:
             return False
         commit = self.log.committed
+        progress.commit_sent = commit
         self._send(
             AppendEntries(self.node_id, node, self.term, prev_index, prev_term, (*entries,), commit)
         )

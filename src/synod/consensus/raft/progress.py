@@ -64,6 +64,8 @@ class Progress:
     pending_snapshot: LogIndex = NO_INDEX
     snapshot_timeouts: int = 0
     """Election timeouts seen while in SNAPSHOT: after two, the snapshot counts as lost."""
+    commit_sent: LogIndex = NO_INDEX
+    """The commit index the last AppendEntries to this follower carried."""
     recently_active: bool = False
     """Heard from since the last CheckQuorum round."""
     is_learner: bool = False
