@@ -5,7 +5,7 @@ from synod.consensus.raft.reads import PendingRead, ReadQueue
 from synod.consensus.storage import MemoryStorage, limit_size
 from synod.core.errors import LogCompacted, LogUnavailable
 from synod.core.ids import LogIndex, NodeId, Term
-from synod.core.log import Entry, Membership, Snapshot, SnapshotMeta
+from synod.core.log import Entry, Snapshot, SnapshotMeta
 
 
 def entries(*terms: int, start: int = 1) -> list[Entry]:

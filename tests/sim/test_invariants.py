@@ -127,7 +127,7 @@ def test_the_tracker_collects_violations_across_nodes():
     invariants = Invariants()
     terms = {LogIndex(1): Term(1), LogIndex(2): Term(1)}
     invariants.on_entries(NodeId(1), [entry(1, 1), entry(2, 1)], terms.get)
-    invariants.on_applied(NodeId(1), [entry(1, 1), entry(2, 1)])
+    invariants.on_applied(NodeId(1), [entry(1, 1), entry(2, 1)], Term(1))
     assert invariants.violations == []
     invariants.on_entries(NodeId(2), [entry(2, 1, b"other")], terms.get)
     invariants.on_leader(NodeId(2), Term(2), {LogIndex(1): Term(1)}.get, LogIndex(0))
@@ -143,3 +143,18 @@ def test_an_entry_committed_before_a_quorum_made_it_durable_is_caught():
         "durability: node 1 applied index 4 term 2, committed while durable on only 1 voters "
         "(quorum 2)"
     )
+
+
+def test_a_leader_of_a_dead_term_need_not_hold_what_later_terms_committed():
+    invariants = Invariants()
+    terms = {LogIndex(1): Term(1), LogIndex(2): Term(4)}
+    invariants.on_entries(NodeId(1), [entry(1, 1), entry(2, 4)], terms.get)
+    invariants.on_applied(NodeId(1), [entry(1, 1)], Term(1))
+    invariants.on_applied(NodeId(1), [entry(2, 4)], Term(4))
+    # Node 3 wins term 3 late (its vote grants were delayed) holding only index 1: legal.
+    invariants.on_leader(NodeId(3), Term(3), {LogIndex(1): Term(1)}.get, LogIndex(0))
+    assert invariants.violations == []
+    # The same log winning term 5 misses index 2, committed in term 4: a violation.
+    invariants.on_leader(NodeId(3), Term(5), {LogIndex(1): Term(1)}.get, LogIndex(0))
+    assert len(invariants.violations) == 1
+    assert "without committed index 2 term 4" in invariants.violations[0]

@@ -73,7 +73,7 @@ def test_membership_changes_complete_under_faults():
     result = simulate(SimConfig(seed=3, nodes=5, ticks=1000, faults=STORMY))
     assert result.violations == []
     assert result.stats.faults["membership"] > 0
-    assert result.stats.restarts > result.stats.crashes  # removed nodes came back wiped
+    assert result.stats.nodes_added > 0  # removed nodes were replaced by new, empty ones
 
 
 def test_a_network_that_never_heals_is_a_liveness_violation():
@@ -113,13 +113,7 @@ def test_an_engine_that_raises_is_reported_not_propagated():
     assert "RuntimeError: boom" in result.violations[0]
 
 
-REJOIN_VOTE_BUG = pytest.mark.xfail(
-    reason="engine: a wiped node rejoining under its old id votes (ENGINE_BUGS.md #2)",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, pytest.param(6, marks=REJOIN_VOTE_BUG), 8, 9, 10])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
 def test_a_small_swarm_sweep_finds_no_violation(seed):
     config = SimConfig(
         seed=seed, nodes=3 + 2 * (seed % 2), ticks=1500, faults=FaultProfile.swarm(seed)

@@ -121,7 +121,8 @@ def summary_lines(spec: RunSpec, result: SimResult) -> list[str]:
         f"snapshots installed {stats.snapshots_installed}",
         f"  messages: sent {stats.messages_sent}, delivered {stats.messages_delivered}, "
         f"dropped {stats.messages_dropped}, duplicated {stats.messages_duplicated}",
-        f"  faults: {faults or 'none'}; crashes {stats.crashes}, restarts {stats.restarts}",
+        f"  faults: {faults or 'none'}; crashes {stats.crashes}, restarts {stats.restarts}"
+        f", nodes added {stats.nodes_added}",
         f"  clients: ok {stats.operations_ok}, failed {stats.operations_failed}, "
         f"unknown {stats.operations_unknown}; {stats.operations_checked} operations checked: "
         f"{stats.verdict}",

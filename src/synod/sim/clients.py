@@ -8,6 +8,7 @@ from synod.core.ids import NO_NODE, NodeId
 from synod.kv import Get, KvResult, encode_command
 from synod.replica import Done, Redirected, Refused
 from synod.sim.config import UNITS_PER_TICK
+from synod.sim.node import NodeState
 from synod.sim.workload import (
     Attempt,
     Client,
@@ -40,7 +41,8 @@ class ClientDriver:
             self._schedule_next(client)
 
     def _members(self) -> list[NodeId]:
-        return sorted(self._world.nodes)
+        nodes = self._world.nodes
+        return sorted(n for n, node in nodes.items() if node.state is not NodeState.REMOVED)
 
     def _schedule_next(self, client: Client) -> None:
         think_ticks = self._world.config.client_think_ticks_max

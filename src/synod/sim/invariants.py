@@ -7,8 +7,10 @@ history they need across the whole run:
 - election safety: at most one leader per term, ever;
 - log matching: for every (index, term) ever present in any log, one data digest and one
   previous term (by induction on the index, that is the whole Log Matching property);
-- leader completeness: a new leader holds every entry known committed (unless its snapshot
-  covers it);
+- leader completeness: a new leader of term T holds every entry known committed in a term
+  before T (unless its snapshot covers it). A candidate can win a dead term late (delayed
+  vote grants, a pause) after others moved on and committed more; it leads nobody and can
+  commit nothing, so entries committed in its term or later are not its concern;
 - state machine safety: no two nodes apply different entries at one index;
 - durability: an entry first seen committed is already fsynced on a quorum of voters;
 - monotonicity: commit and applied never move back within a node's life, and a restart never
@@ -156,6 +158,9 @@ class Invariants:
         self.leaders: dict[Term, NodeId] = {}
         self.records: dict[tuple[LogIndex, Term], LogRecord] = {}
         self.applied: dict[LogIndex, tuple[Term, Digest]] = {}
+        self.commit_terms: dict[LogIndex, Term] = {}
+        """The lowest current term of any node that applied the index: the term it was
+        committed in, or later (a leader applies its entries in the term that committed them)."""
         self.commit_max = LogIndex(0)
         self.violations: list[str] = []
 
@@ -173,10 +178,12 @@ class Invariants:
             self.report(check_log_matching(self.records, node, entry, previous))
             previous = entry.term
 
-    def on_applied(self, node: NodeId, entries: Iterable[Entry]) -> None:
+    def on_applied(self, node: NodeId, entries: Iterable[Entry], term: Term) -> None:
         for entry in entries:
             self.report(check_state_machine_safety(self.applied, node, entry))
             self.commit_max = max(self.commit_max, entry.index)
+            known = self.commit_terms.get(entry.index)
+            self.commit_terms[entry.index] = term if known is None else min(known, term)
 
     def on_leader(
         self,
@@ -187,7 +194,12 @@ class Invariants:
     ) -> None:
         self.report(check_election_safety(self.leaders, node, term))
         low = max(covered_index, LogIndex(0)) + 1
-        indexes = (LogIndex(i) for i in range(low, self.commit_max + 1) if i in self.applied)
+        commit_terms = self.commit_terms
+        indexes = (
+            LogIndex(i)
+            for i in range(low, self.commit_max + 1)
+            if i in commit_terms and commit_terms[LogIndex(i)] < term
+        )
         self.report(
             check_leader_completeness(
                 self.applied,

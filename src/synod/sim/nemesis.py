@@ -1,9 +1,9 @@
 """The nemesis: decides, tick by tick during the fault phase, which fault to inject next.
 
 Partitions (one at a time), crashes and pauses (never more than ``down_nodes_max`` nodes down at
-once), and membership changes: remove a voter, later wipe its disk and add it back as a learner,
-then promote it once it has caught up. The membership flow runs one change at a time and only
-when the remaining voters keep a live majority; it finishes during healing too.
+once), and membership changes: remove a voter, later add a new node with an empty disk as a
+learner, then promote it once it has caught up. The membership flow runs one change at a time
+and only when the remaining voters keep a live majority; it finishes during healing too.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
+from synod.consensus.storage import MemoryStorage
 from synod.core.errors import ProposalDropped
 from synod.core.ids import LogIndex, NodeId
 from synod.core.log import ChangeKind, Membership, MembershipChange, MembershipError
@@ -125,7 +126,7 @@ class Phase(enum.Enum):
 
 
 class MembershipFlow:
-    """Remove a voter, re-add it (wiped) as a learner, promote it: one change at a time."""
+    """Remove a voter, add a new empty node as a learner, promote it: one change at a time."""
 
     def __init__(self, world: World) -> None:
         self._world = world
@@ -227,11 +228,19 @@ class MembershipFlow:
                 self._enter(Phase.IDLE, tick)
 
     def _readd(self, tick: int) -> None:
+        """Bring in a new node (the next unused id, empty storage) for the removed one.
+
+        Ids are never reused, as in etcd: a machine whose disk was wiped has forgotten the
+        votes it cast, so under its old id it could vote a second time in a term, for a node
+        whose stale configuration still lists that id."""
         world = self._world
-        node = world.nodes[self.node]
-        assert node.state is NodeState.REMOVED, f"re-adding {node}"
-        node.wipe()
+        assert world.nodes[self.node].state is NodeState.REMOVED, f"re-adding {self.node}"
+        node = SimNode(NodeId(max(world.nodes) + 1), MemoryStorage())
+        world.nodes[node.node_id] = node
+        world.stats.nodes_added += 1
+        world.log(f"node {node.node_id} starts with empty storage to replace node {self.node}")
         world.start(node)
+        self.node = node.node_id
         self._enter(Phase.ADDING, tick)
 
     def _propose(self, leader: SimNode) -> None:

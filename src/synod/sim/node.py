@@ -30,7 +30,7 @@ class NodeState(enum.StrEnum):
     PAUSED = "paused"
     CRASHED = "crashed"
     REMOVED = "removed"
-    """Taken out of the cluster by a membership change; comes back only with wiped storage."""
+    """Taken out of the cluster by a membership change; never comes back (ids are not reused)."""
 
 
 class SimNode:
@@ -84,10 +84,6 @@ class SimNode:
         self.in_flight = None
         self.synced = False
         self.inbox.clear()
-
-    def wipe(self) -> None:
-        assert not self.up, "wiping a live node"
-        self.storage = MemoryStorage()
 
     def note_voters(self, voters: frozenset[NodeId]) -> None:
         if self.recent_voters and self.recent_voters[-1] == voters:

@@ -25,6 +25,8 @@ class SimStats:
     faults: Counter[str] = field(default_factory=Counter)
     crashes: int = 0
     restarts: int = 0
+    nodes_added: int = 0
+    """New nodes (fresh ids, empty storage) brought in by membership changes."""
     snapshots_installed: int = 0
     compactions: int = 0
     operations_ok: int = 0

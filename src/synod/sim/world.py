@@ -287,7 +287,8 @@ class World:
         if ready.committed_entries:
             node.note_voters(self.engines[node.node_id].membership.voters)
             self._check_durable(node, ready.committed_entries)
-            self.invariants.on_applied(node.node_id, ready.committed_entries)
+            term = self.engines[node.node_id].term
+            self.invariants.on_applied(node.node_id, ready.committed_entries, term)
             self.stats.commits = max(self.stats.commits, ready.committed_entries[-1].index)
         if ready.snapshot is not None:
             self.stats.snapshots_installed += 1
