@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/synod sim --engine raft --nodes 5 --seed 42 --ticks 20000 --verbose
+	$(BIN)/synod sim --engine raft --nodes 5 --seed 42 --ticks 3000 --verbose
 
 check: $(STAMP)
 	$(BIN)/ruff format --check src tests

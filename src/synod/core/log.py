@@ -54,6 +54,10 @@ class MembershipChange:
     kind: ChangeKind
     node: NodeId
 
+    def __str__(self) -> str:
+        action = self.kind.name.lower().replace("_", " ")
+        return f"{action} {self.node}"
+
     def encode(self) -> bytes:
         return bytes([int(self.kind)]) + int(self.node).to_bytes(8, "big")
 

@@ -13,14 +13,11 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from synod.check import Operation
 from synod.core.ids import NO_NODE, NodeId
 from synod.kv import CompareAndSwap, Delete, Get, KvCommand, KvResult, Put, Rejected
 from synod.sim.config import UNITS_PER_TICK
-
-if TYPE_CHECKING:
-    from synod.check.history import Operation
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +60,11 @@ class Client:
     """Stable index of this client slot (its RNG-free identity in the trace)."""
     history_id: int
     """The client id recorded in the history; renewed after a timeout."""
+    home: NodeId
+    """The node each new operation starts at, as a Jepsen client is bound to one node: reads
+    then reach every node, deposed leaders included, not only whoever leads now."""
     target: NodeId
+    """Where the current attempt goes (the home node, or where redirects led)."""
     attempt: Attempt | None = None
     counter: int = 0
 
@@ -139,7 +140,5 @@ def redirect_target(
 
 
 def to_operations(records: list[Record]) -> list[Operation]:
-    """The records as the checker's operations (imported only when checking)."""
-    from synod.check.history import Operation  # noqa: PLC0415 (the checker is optional here)
-
+    """The records as the checker's operations."""
     return [Operation(r.client, r.call, r.ret, r.input, r.output) for r in records]

@@ -190,8 +190,8 @@ class RaftEngine(Leadership):
     def compact(self, index: LogIndex, data: bytes) -> None:
         """Ask the driver to save ``data`` (the state machine at ``index``) as a snapshot."""
         snapshot_index = self.log.storage.first_index() - 1
-        if index <= snapshot_index:
-            return
+        if index <= snapshot_index or self.log.unstable_snapshot is not None:
+            return  # already folded away, or a leader's snapshot is replacing the whole log
         if index > self.log.applied:
             raise ValueError(f"cannot compact to {index}: applied is {self.log.applied}")
         term = self.log.term(index)
