@@ -5,9 +5,11 @@ from __future__ import annotations
 from synod.core.ids import LogIndex, NodeId, Term
 from synod.core.log import Entry, EntryKind, HardState
 from synod.sim.invariants import (
+    CommitRecord,
     Digest,
     Invariants,
     LogRecord,
+    check_commit_agreement,
     check_committed_durable,
     check_durable_hard_state,
     check_election_safety,
@@ -67,10 +69,13 @@ def test_state_machine_safety_catches_two_entries_applied_at_one_index():
 
 
 def test_leader_completeness_catches_a_leader_missing_a_committed_entry():
-    committed = {LogIndex(1): (Term(1), (EntryKind.NORMAL, b"a")), LogIndex(2): (Term(1), ())}
+    committed = {
+        LogIndex(1): CommitRecord(Term(1), Term(1)),
+        LogIndex(2): CommitRecord(Term(1), Term(2)),
+    }
     terms = {LogIndex(1): Term(1), LogIndex(2): Term(2)}
     message = check_leader_completeness(
-        committed,  # type: ignore[arg-type]
+        committed,
         NodeId(3),
         Term(4),
         log_term=terms.get,
@@ -80,7 +85,7 @@ def test_leader_completeness_catches_a_leader_missing_a_committed_entry():
     assert message is not None
     assert "node 3 became leader of term 4 without committed index 2 term 1" in message
     covered = check_leader_completeness(
-        committed,  # type: ignore[arg-type]
+        committed,
         NodeId(3),
         Term(4),
         log_term=lambda index: None,
@@ -158,3 +163,13 @@ def test_a_leader_of_a_dead_term_need_not_hold_what_later_terms_committed():
     invariants.on_leader(NodeId(3), Term(5), {LogIndex(1): Term(1)}.get, LogIndex(0))
     assert len(invariants.violations) == 1
     assert "without committed index 2 term 4" in invariants.violations[0]
+
+
+def test_two_different_entries_committed_at_one_index_are_caught_before_any_apply():
+    commits: dict[LogIndex, CommitRecord] = {}
+    assert check_commit_agreement(commits, NodeId(1), LogIndex(5), Term(2), Term(4)) is None
+    assert check_commit_agreement(commits, NodeId(2), LogIndex(5), Term(2), Term(3)) is None
+    assert commits[LogIndex(5)].commit_term == 3
+    message = check_commit_agreement(commits, NodeId(3), LogIndex(5), Term(3), Term(5))
+    assert message is not None
+    assert "node 3 committed index 5 term 3, another node committed term 2" in message

@@ -25,6 +25,7 @@ STORMY = FaultProfile(
     pause_probability=0.01,
     pause_ticks_max=50,
     membership_probability=0.02,
+    leader_crash_probability=0.3,
 )
 
 
@@ -44,7 +45,7 @@ def test_a_reliable_cluster_elects_one_leader_and_commits():
     assert result.stats.elections == 1
     assert result.stats.commits > 100
     assert result.stats.operations_ok > 100
-    assert result.stats.verdict in {"linearizable", "checker unavailable"}
+    assert result.stats.verdict == "linearizable"
     assert result.stats.messages_dropped == result.stats.messages_duplicated == 0
 
 
@@ -64,7 +65,7 @@ def test_every_fault_kind_happens_and_is_counted():
         "partition_majority_minority",
         "partition_bridge",
     }
-    assert result.stats.crashes == faults["crash"]
+    assert result.stats.crashes == faults["crash"] + faults["leader_crash"]
     assert result.stats.messages_duplicated > 0
     assert result.stats.messages_dropped > 0
 
@@ -123,10 +124,13 @@ def test_a_small_swarm_sweep_finds_no_violation(seed):
 
 
 @pytest.mark.parametrize("seed", [7, 54])
-def test_a_wiped_node_rejoins_with_the_right_configuration(seed):
-    """These seeds once split the brain: a rejoined node never learnt the bootstrap voters."""
-    result = simulate(SimConfig(seed=seed, nodes=3, ticks=1000, faults=FaultProfile.swarm(seed)))
-    assert result.stats.faults["membership"] > 0
+def test_new_nodes_join_with_the_right_configuration(seed):
+    """A joiner once replicated the log from index 1 and never learnt the bootstrap voters,
+    then elected itself alone (split brain). It must learn them from a snapshot."""
+    faults = dataclasses.replace(STORMY, membership_probability=0.05)
+    result = simulate(SimConfig(seed=seed, nodes=3, ticks=1500, faults=faults))
+    assert result.stats.nodes_added > 0
+    assert result.stats.snapshots_installed > 0
     assert result.violations == []
 
 

@@ -113,9 +113,16 @@ def summary_lines(spec: RunSpec, result: SimResult) -> list[str]:
     wall = max(stats.wall_time_s, 1e-9)
     faults = ", ".join(f"{kind} {count}" for kind, count in sorted(stats.faults.items()))
     profile = "swarm" if spec.swarm else "default"
+    engine = spec.config().engine_config
+    knobs = (
+        f"prevote {'on' if engine.pre_vote else 'off'}, "
+        f"checkquorum {'on' if engine.check_quorum else 'off'}, "
+        f"message bytes max {engine.message_bytes_max}, inflight max {engine.inflight_messages_max}"
+    )
     return [
         f"synod sim: {spec.engine}, {spec.nodes} nodes, seed {spec.seed}, "
         f"{stats.ticks} ticks ({profile} faults)",
+        f"  engine: {knobs}",
         f"  elections {stats.elections} (leader changes {stats.leader_changes}), "
         f"commits {stats.commits}, compactions {stats.compactions}, "
         f"snapshots installed {stats.snapshots_installed}",

@@ -26,6 +26,7 @@ FAULT_KINDS = (
     "crash",
     "pause",
     "membership",
+    "leader_crash",
 )
 
 
@@ -45,6 +46,9 @@ class FaultProfile:
     pause_probability: float = 0.002
     pause_ticks_max: int = 150
     membership_probability: float = 0.002
+    leader_crash_probability: float = 0.05
+    """A newly elected leader is crashed within ``leader_crash_ticks_max`` ticks."""
+    leader_crash_ticks_max: int = 5
     fsync_units_min: int = 5
     fsync_units_max: int = 80
     down_nodes_max: int | None = None
@@ -59,6 +63,7 @@ class FaultProfile:
             self.crash_probability,
             self.pause_probability,
             self.membership_probability,
+            self.leader_crash_probability,
         ]
         if not all(0.0 <= p <= 1.0 for p in probabilities):
             raise ConfigError("fault probabilities must lie in [0, 1]")
@@ -66,6 +71,8 @@ class FaultProfile:
             raise ConfigError("need 0 <= delay_units_min <= delay_units_max <= tail max")
         if not 0 <= self.fsync_units_min <= self.fsync_units_max:
             raise ConfigError("need 0 <= fsync_units_min <= fsync_units_max")
+        if self.leader_crash_ticks_max < 0:
+            raise ConfigError("leader_crash_ticks_max must be >= 0")
         if min(self.partition_ticks_max, self.restart_ticks_max, self.pause_ticks_max) < 1:
             raise ConfigError("fault durations must be at least one tick")
 
@@ -80,6 +87,7 @@ class FaultProfile:
             crash_probability=0.0,
             pause_probability=0.0,
             membership_probability=0.0,
+            leader_crash_probability=0.0,
         )
 
     @classmethod
@@ -105,6 +113,7 @@ class FaultProfile:
             pause_probability=pick("pause", 0.0005, 0.01),
             pause_ticks_max=rng.choice((20, 100, 300)),
             membership_probability=pick("membership", 0.001, 0.01),
+            leader_crash_probability=pick("leader_crash", 0.05, 0.5),
             fsync_units_max=rng.choice((10, 80, 300)),
         )
 
@@ -113,6 +122,20 @@ def _sim_engine_config() -> EngineConfig:
     """etcd's election timeout; heartbeats every other tick halve the idle message load (and
     the simulator's run time) while keeping a follower's timeout at five heartbeats or more."""
     return EngineConfig(election_timeout_ticks=10, heartbeat_interval_ticks=2)
+
+
+def swarm_engine_config(seed: int) -> EngineConfig:
+    """Engine knobs derived from ``seed`` alone, for sweeps: one-entry messages and a window
+    of one keep followers lagging (the ground for commit-rule bugs), and PreVote and
+    CheckQuorum are sometimes off, since safety must not rest on either."""
+    rng = random.Random(f"swarm-engine:{seed}")
+    return dataclasses.replace(
+        _sim_engine_config(),
+        message_bytes_max=rng.choice((1, 512, 1 << 20)),
+        inflight_messages_max=rng.choice((1, 4, 64)),
+        pre_vote=rng.random() < 0.75,
+        check_quorum=rng.random() < 0.75,
+    )
 
 
 @dataclass(frozen=True, slots=True)

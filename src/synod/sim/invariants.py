@@ -11,6 +11,8 @@ history they need across the whole run:
   before T (unless its snapshot covers it). A candidate can win a dead term late (delayed
   vote grants, a pause) after others moved on and committed more; it leads nobody and can
   commit nothing, so entries committed in its term or later are not its concern;
+- commit safety: no two nodes hold different entries committed at one index (seen as soon as a
+  commit index moves, before anything applies);
 - state machine safety: no two nodes apply different entries at one index;
 - durability: an entry first seen committed is already fsynced on a quorum of voters;
 - monotonicity: commit and applied never move back within a node's life, and a restart never
@@ -20,7 +22,7 @@ history they need across the whole run:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from synod.core.ids import NO_NODE, LogIndex, NodeId, Term
@@ -84,8 +86,38 @@ def check_state_machine_safety(
     return None
 
 
+@dataclass(slots=True)
+class CommitRecord:
+    entry_term: Term
+    commit_term: Term
+    """The lowest current term of any node seen with the index committed: the term the index
+    was committed in, or later (followers learn a commit from a leader of their own term)."""
+
+
+def check_commit_agreement(
+    commits: dict[LogIndex, CommitRecord],
+    node: NodeId,
+    index: LogIndex,
+    entry_term: Term,
+    term: Term,
+) -> str | None:
+    """Record that ``node`` (in ``term``) holds ``index`` committed with ``entry_term``; two
+    nodes committing different entries at one index is a violation, seen before any apply."""
+    known = commits.get(index)
+    if known is None:
+        commits[index] = CommitRecord(entry_term, term)
+        return None
+    if known.entry_term != entry_term:
+        return (
+            f"commit safety: node {node} committed index {index} term {entry_term}, "
+            f"another node committed term {known.entry_term} there"
+        )
+    known.commit_term = min(known.commit_term, term)
+    return None
+
+
 def check_leader_completeness(
-    committed: dict[LogIndex, tuple[Term, Digest]],
+    committed: Mapping[LogIndex, CommitRecord],
     node: NodeId,
     term: Term,
     *,
@@ -97,7 +129,7 @@ def check_leader_completeness(
     for index in indexes:
         if index <= covered_index:
             continue
-        expected = committed[index][0]
+        expected = committed[index].entry_term
         held = log_term(index)
         if held != expected:
             return (
@@ -158,9 +190,7 @@ class Invariants:
         self.leaders: dict[Term, NodeId] = {}
         self.records: dict[tuple[LogIndex, Term], LogRecord] = {}
         self.applied: dict[LogIndex, tuple[Term, Digest]] = {}
-        self.commit_terms: dict[LogIndex, Term] = {}
-        """The lowest current term of any node that applied the index: the term it was
-        committed in, or later (a leader applies its entries in the term that committed them)."""
+        self.commits: dict[LogIndex, CommitRecord] = {}
         self.commit_max = LogIndex(0)
         self.violations: list[str] = []
 
@@ -178,12 +208,28 @@ class Invariants:
             self.report(check_log_matching(self.records, node, entry, previous))
             previous = entry.term
 
+    def on_commit(
+        self,
+        node: NodeId,
+        low: LogIndex,
+        high: LogIndex,
+        term: Term,
+        log_term: Callable[[LogIndex], Term | None],
+    ) -> None:
+        """``node``, in ``term``, moved its commit index from ``low`` to ``high``."""
+        for index in range(low + 1, high + 1):
+            entry_term = log_term(LogIndex(index))
+            if entry_term is not None:  # None: folded into a snapshot, recorded before
+                self._commit(node, LogIndex(index), entry_term, term)
+
+    def _commit(self, node: NodeId, index: LogIndex, entry_term: Term, term: Term) -> None:
+        self.report(check_commit_agreement(self.commits, node, index, entry_term, term))
+        self.commit_max = max(self.commit_max, index)
+
     def on_applied(self, node: NodeId, entries: Iterable[Entry], term: Term) -> None:
         for entry in entries:
             self.report(check_state_machine_safety(self.applied, node, entry))
-            self.commit_max = max(self.commit_max, entry.index)
-            known = self.commit_terms.get(entry.index)
-            self.commit_terms[entry.index] = term if known is None else min(known, term)
+            self._commit(node, entry.index, entry.term, term)
 
     def on_leader(
         self,
@@ -194,15 +240,15 @@ class Invariants:
     ) -> None:
         self.report(check_election_safety(self.leaders, node, term))
         low = max(covered_index, LogIndex(0)) + 1
-        commit_terms = self.commit_terms
+        commits = self.commits
         indexes = (
             LogIndex(i)
             for i in range(low, self.commit_max + 1)
-            if i in commit_terms and commit_terms[LogIndex(i)] < term
+            if i in commits and commits[LogIndex(i)].commit_term < term
         )
         self.report(
             check_leader_completeness(
-                self.applied,
+                commits,
                 node,
                 term,
                 log_term=log_term,

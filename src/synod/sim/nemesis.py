@@ -81,11 +81,8 @@ class Nemesis:
         Half the crashes aim at a node whose write is still unsynced: that is the moment when
         an engine that acknowledged too early loses what it promised."""
         world = self._world
-        if world.healing:
-            return
-        down = sum(n.state in (NodeState.CRASHED, NodeState.PAUSED) for n in world.nodes.values())
         running = [n for n in world.nodes.values() if n.running]
-        if down >= world.config.down_nodes_max or not running:
+        if not self._may_take_down() or not running:
             return
         unsynced = [n for n in running if n.in_flight is not None and not n.synced]
         pool = unsynced if crash and unsynced and self._rng.random() < 0.5 else running
@@ -93,11 +90,7 @@ class Nemesis:
         faults = world.config.faults
         if crash:
             world.stats.faults["crash"] += 1
-            world.crash(node)
-            ticks = self._rng.randint(1, faults.restart_ticks_max)
-            world.scheduler.after(
-                ticks * UNITS_PER_TICK, f"restart {node.node_id}", self._restart, node
-            )
+            self._crash(node)
         else:
             world.stats.faults["pause"] += 1
             world.pause(node)
@@ -106,6 +99,39 @@ class Nemesis:
             world.scheduler.after(
                 ticks * UNITS_PER_TICK, f"resume {node.node_id}", self._resume, node, life
             )
+
+    def _crash(self, node: SimNode) -> None:
+        """Crash ``node`` now and schedule its restart."""
+        world = self._world
+        world.crash(node)
+        ticks = self._rng.randint(1, world.config.faults.restart_ticks_max)
+        world.scheduler.after(
+            ticks * UNITS_PER_TICK, f"restart {node.node_id}", self._restart, node
+        )
+
+    def _may_take_down(self) -> bool:
+        world = self._world
+        down = sum(n.state in (NodeState.CRASHED, NodeState.PAUSED) for n in world.nodes.values())
+        return not world.healing and down < world.config.down_nodes_max
+
+    def on_new_leader(self, node: SimNode) -> None:
+        """Sometimes crash a new leader soon after its election (Jepsen's kill-the-leader).
+
+        Short reigns leave logs replicated to some nodes and not others, in several terms:
+        the ground that Raft's Figure 8 (commit only current-term entries) is about."""
+        faults = self._world.config.faults
+        if not faults.leader_crash_probability or not self._may_take_down():
+            return
+        if self._rng.random() >= faults.leader_crash_probability:
+            return
+        delay = self._rng.randint(0, faults.leader_crash_ticks_max * UNITS_PER_TICK)
+        label = f"crash leader {node.node_id}"
+        self._world.scheduler.after(delay, label, self._crash_leader, node, node.life)
+
+    def _crash_leader(self, node: SimNode, life: int) -> None:
+        if node.running and node.life == life and self._may_take_down():
+            self._world.stats.faults["leader_crash"] += 1
+            self._crash(node)
 
     def _restart(self, node: SimNode) -> None:
         if node.state is NodeState.CRASHED:

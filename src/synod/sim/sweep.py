@@ -11,7 +11,7 @@ import multiprocessing
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from synod.sim.config import FaultProfile, SimConfig
+from synod.sim.config import FaultProfile, SimConfig, swarm_engine_config
 from synod.sim.engines import lookup_engine
 from synod.sim.world import simulate
 
@@ -28,12 +28,16 @@ class RunSpec:
     check: bool = True
 
     def config(self) -> SimConfig:
-        faults = FaultProfile.swarm(self.seed) if self.swarm else FaultProfile()
+        if not self.swarm:
+            return SimConfig(
+                seed=self.seed, nodes=self.nodes, ticks=self.ticks, check_linearizability=self.check
+            )
         return SimConfig(
             seed=self.seed,
             nodes=self.nodes,
             ticks=self.ticks,
-            faults=faults,
+            faults=FaultProfile.swarm(self.seed),
+            engine_config=swarm_engine_config(self.seed),
             check_linearizability=self.check,
         )
 

@@ -63,10 +63,10 @@ class World:
         self._last_leader = NO_NODE
         voters = frozenset(NodeId(n) for n in range(1, config.nodes + 1))
         self.nodes = {n: SimNode(n, MemoryStorage(Membership(voters))) for n in sorted(voters)}
+        self.nemesis = Nemesis(self)
         for node in self.nodes.values():
             self.start(node)
         self.clients = ClientDriver(self)
-        self.nemesis = Nemesis(self)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -398,6 +398,10 @@ class World:
         report = self.invariants.report
         if commit < node.seen_commit:
             report(check_monotonic(node.node_id, "commit index", node.seen_commit, commit))
+        elif commit > node.seen_commit:
+            self.invariants.on_commit(
+                node.node_id, LogIndex(node.seen_commit), commit, term, engine.log_term
+            )
         if applied < node.seen_applied:
             report(check_monotonic(node.node_id, "applied index", node.seen_applied, applied))
         node.seen_commit, node.seen_applied = commit, applied
@@ -411,6 +415,7 @@ class World:
             self._last_leader = node.node_id
         self.log(f"node {node.node_id} becomes leader of term {term}")
         self.invariants.on_leader(node.node_id, term, engine.log_term, node.covered_index())
+        self.nemesis.on_new_leader(node)
 
     def current_leader(self) -> SimNode | None:
         """The running node that leads the highest term, if any."""

@@ -259,7 +259,9 @@ class RaftEngine(Leadership):
             if self.role is Role.LEADER:
                 self._on_own_entries_durable()
         for entry in ready.committed_entries:
-            if entry.kind is EntryKind.MEMBERSHIP and entry.index > self.log.applied:
+            # A snapshot received since this Ready was handed out carries the configuration
+            # as of its index, which supersedes the changes below it.
+            if entry.kind is EntryKind.MEMBERSHIP and entry.index > self._membership.applied_index:
                 self._apply_membership(entry)
         if ready.committed_entries:
             self.log.applied_to(max(self.log.applied, ready.committed_entries[-1].index))

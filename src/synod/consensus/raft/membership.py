@@ -18,6 +18,11 @@ class MembershipHistory:
     def current(self) -> Membership:
         return self._history[-1][1]
 
+    @property
+    def applied_index(self) -> LogIndex:
+        """The index of the newest configuration recorded (a change, or a snapshot's)."""
+        return self._history[-1][0]
+
     def apply(self, index: LogIndex, encoded_change: bytes) -> bool:
         """Apply a committed change; False (and no change) if it does not fit.
 
