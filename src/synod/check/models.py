@@ -69,6 +69,18 @@ def describe_state(state: Hashable) -> str:
     return "absent" if state is ABSENT else repr(state)
 
 
+def _compare_and_swap(
+    state: Hashable, expected: Hashable, new: Hashable, output: Hashable
+) -> Hashable | None:
+    """A cas that reports whether it swapped (True / False), or whose outcome is unknown."""
+    matches = _visible(state) == expected
+    if output is UNKNOWN:
+        return _stored(new) if matches else state
+    if matches:
+        return _stored(new) if output is True else None
+    return state if output is False else None
+
+
 def _visible(state: Hashable) -> Hashable:
     """What a read returns in ``state``: ``None`` stands for absent in outputs."""
     return None if state is ABSENT else state
@@ -123,12 +135,7 @@ class RegisterModel:
         if kind == "write":
             return _stored(input[1])
         if kind == "cas":
-            matches = _visible(state) == input[1]
-            if output is UNKNOWN:
-                return _stored(input[2]) if matches else state
-            if matches:
-                return _stored(input[2]) if output is True else None
-            return state if output is False else None
+            return _compare_and_swap(state, input[1], input[2], output)
         raise _bad_input(input)
 
     def partition(self, operations: Sequence[Operation]) -> list[list[Operation]]:
@@ -218,12 +225,7 @@ class SimKvModel:
         if kind == "put":
             return _stored(input[2])
         if kind == "cas":
-            matches = _visible(state) == input[2]
-            if output is UNKNOWN:
-                return _stored(input[3]) if matches else state
-            if matches:
-                return _stored(input[3]) if output is True else None
-            return state if output is False else None
+            return _compare_and_swap(state, input[2], input[3], output)
         if kind == "delete":
             if output is UNKNOWN or output is (state is not ABSENT):
                 return ABSENT
