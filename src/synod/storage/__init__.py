@@ -1,0 +1,6 @@
+"""Durable storage: the write-ahead log and snapshots, behind a ``Disk`` seam.
+
+Rules: every file access goes through ``Disk`` (the OS implementation, or the simulator's,
+which loses unsynced writes on a crash and can tear, flip and misdirect them). Imports only
+``synod.core`` and the standard library, plus the CRC32C package.
+"""
