@@ -1,0 +1,137 @@
+"""The key index: for every key, its revisions grouped into generations (etcd's keyIndex).
+
+A generation is one life of a key: the revisions of its puts, ended by the tombstone revision of
+its delete. The last generation is the open one (empty after a delete). Invariants, asserted:
+revisions strictly ascend across all generations; only the last generation may be empty; a closed
+generation ends with its tombstone.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from synod.kv.mvcc.keyrange import KeyRange
+from synod.kv.mvcc.revision import Revision
+
+
+@dataclass(slots=True)
+class Generation:
+    revisions: list[Revision] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """One revision of a key as history holds it; ``tombstone`` marks a delete."""
+
+    revision: Revision
+    tombstone: bool
+
+
+class KeyIndex:
+    def __init__(self) -> None:
+        self.generations: list[Generation] = [Generation()]
+
+    def last_revision(self) -> Revision | None:
+        entries = list(self.entries())
+        return entries[-1].revision if entries else None
+
+    def put(self, revision: Revision) -> None:
+        self._check_after(revision)
+        self.generations[-1].revisions.append(revision)
+
+    def tombstone(self, revision: Revision) -> None:
+        """End the open generation; the key must be live (deleting a missing key writes nothing)."""
+        assert self.generations[-1].revisions, "tombstone of a key that is not live"
+        self._check_after(revision)
+        self.generations[-1].revisions.append(revision)
+        self.generations.append(Generation())
+
+    def get(self, at_main: int) -> Revision | None:
+        """The revision of the live version at ``at_main``, or None when absent then."""
+        found: IndexEntry | None = None
+        for entry in self.entries():
+            if entry.revision.main > at_main:
+                break
+            found = entry
+        if found is None or found.tombstone:
+            return None
+        return found.revision
+
+    def entries(self) -> Iterator[IndexEntry]:
+        last = len(self.generations) - 1
+        for number, generation in enumerate(self.generations):
+            for position, revision in enumerate(generation.revisions):
+                closing = number < last and position == len(generation.revisions) - 1
+                yield IndexEntry(revision, closing)
+
+    def compact(self, at_main: int) -> list[Revision]:
+        """Keep only the newest version at or before ``at_main`` (none if it is a tombstone) and
+        everything after it; return the dropped revisions."""
+        entries = list(self.entries())
+        older = [entry for entry in entries if entry.revision.main <= at_main]
+        if not older:
+            return []
+        pivot = older[-1]
+        dropped = [entry.revision for entry in older[:-1]]
+        if pivot.tombstone:
+            dropped.append(pivot.revision)
+        removed = set(dropped)
+        for generation in self.generations:
+            generation.revisions = [r for r in generation.revisions if r not in removed]
+        self.generations = [g for g in self.generations[:-1] if g.revisions] + [
+            self.generations[-1]
+        ]
+        return dropped
+
+    def is_empty(self) -> bool:
+        return len(self.generations) == 1 and not self.generations[0].revisions
+
+    def _check_after(self, revision: Revision) -> None:
+        last = self.last_revision()
+        assert last is None or last < revision, (last, revision)
+
+
+class TreeIndex:
+    """Every key with history, kept sorted (bytewise) for range scans."""
+
+    def __init__(self) -> None:
+        self._indexes: dict[bytes, KeyIndex] = {}
+        self._keys: list[bytes] = []
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def lookup(self, key: bytes) -> KeyIndex | None:
+        return self._indexes.get(key)
+
+    def ensure(self, key: bytes) -> KeyIndex:
+        index = self._indexes.get(key)
+        if index is None:
+            index = KeyIndex()
+            self._indexes[key] = index
+            bisect.insort(self._keys, key)
+        return index
+
+    def keys_in(self, keys: KeyRange) -> list[bytes]:
+        if keys.is_empty():
+            return []
+        first = bisect.bisect_left(self._keys, keys.start)
+        last = len(self._keys) if keys.end is None else bisect.bisect_left(self._keys, keys.end)
+        return self._keys[first:last]
+
+    def all_keys(self) -> list[bytes]:
+        return list(self._keys)
+
+    def compact(self, at_main: int) -> list[Revision]:
+        """Compact every key's history; forget keys left with none. Returns dropped revisions."""
+        dropped: list[Revision] = []
+        for key in list(self._keys):
+            index = self._indexes[key]
+            dropped.extend(index.compact(at_main))
+            if index.is_empty():
+                del self._indexes[key]
+                self._keys.remove(key)
+        assert len(self._keys) == len(self._indexes)
+        return dropped

@@ -1,0 +1,86 @@
+"""History storage: the key index plus the value of every put revision it points at.
+
+This layer knows nothing of requests or errors: callers check revisions first. Writers pass the
+revision to write at; the keyspace asserts it moves forward.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+from synod.kv.mvcc.index import TreeIndex
+from synod.kv.mvcc.keyrange import KeyRange
+from synod.kv.mvcc.messages import KeyValue
+from synod.kv.mvcc.revision import Revision
+
+
+class Keyspace:
+    def __init__(self) -> None:
+        self._index = TreeIndex()
+        self._values: dict[Revision, KeyValue] = {}
+
+    def get(self, key: bytes, at_main: int) -> KeyValue | None:
+        index = self._index.lookup(key)
+        revision = None if index is None else index.get(at_main)
+        return None if revision is None else self._values[revision]
+
+    def read(self, keys: KeyRange, at_main: int) -> list[KeyValue]:
+        """The live versions in ``keys`` at ``at_main``, key-ascending."""
+        found: list[KeyValue] = []
+        for key in self._index.keys_in(keys):
+            value = self.get(key, at_main)
+            if value is not None:
+                found.append(value)
+        return found
+
+    def put(self, key: bytes, value: bytes, lease: int, revision: Revision) -> KeyValue:
+        previous = self.get(key, revision.main)
+        if previous is None:
+            stored = KeyValue(key, revision.main, revision.main, 1, value, lease)
+        else:
+            version = previous.version + 1
+            stored = KeyValue(key, previous.create_revision, revision.main, version, value, lease)
+        self._index.ensure(key).put(revision)
+        self._values[revision] = stored
+        assert self.get(key, revision.main) == stored
+        return stored
+
+    def delete(self, key: bytes, revision: Revision) -> None:
+        assert self.get(key, revision.main) is not None, key
+        self._index.ensure(key).tombstone(revision)
+        assert self.get(key, revision.main) is None
+
+    def compact(self, at_main: int) -> int:
+        """Drop history before ``at_main`` that no read at or after it can see; count drops."""
+        dropped = self._index.compact(at_main)
+        for revision in dropped:
+            self._values.pop(revision, None)
+        return len(dropped)
+
+    def digest(self, up_to_main: int) -> bytes:
+        """SHA-256 over every retained change at or before ``up_to_main``, in revision order."""
+        changes: list[tuple[Revision, bytes, bool]] = []
+        for key in self._index.all_keys():
+            index = self._index.lookup(key)
+            assert index is not None
+            for entry in index.entries():
+                if entry.revision.main <= up_to_main:
+                    changes.append((entry.revision, key, entry.tombstone))
+        changes.sort()
+        digest = hashlib.sha256()
+        for revision, key, tombstone in changes:
+            digest.update(struct.pack(">qq?", revision.main, revision.sub, tombstone))
+            digest.update(_framed(key))
+            if not tombstone:
+                stored = self._values[revision]
+                digest.update(
+                    struct.pack(">qqq", stored.create_revision, stored.version, stored.lease)
+                )
+                digest.update(_framed(stored.value))
+        return digest.digest()
+
+
+def _framed(data: bytes) -> bytes:
+    """Length-prefixed, so adjacent fields cannot run into each other."""
+    return struct.pack(">q", len(data)) + data

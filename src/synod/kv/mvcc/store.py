@@ -1,0 +1,187 @@
+"""The MVCC store: one revision counter over the keyspace history, and etcd's KV requests.
+
+Rules (etcd's mvcc, section 4 of the reference):
+- An empty store is at revision 1. A write request that changes something (a put, a delete
+  that matched, a txn with any change) raises the revision by exactly one; its changes take
+  sub-revisions 0, 1, 2... in op order. Failed requests and deletes of nothing change nothing.
+- Every check runs before the first write, so a refused request leaves no trace.
+- ``compact_revision`` starts at -1 (never compacted); reads below it fail, reads at it work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Container, Iterator
+from dataclasses import dataclass
+
+from synod.core.errors import ConfigError
+from synod.kv.mvcc.errors import Compacted, FutureRevision, KeyNotFound, LeaseNotFound
+from synod.kv.mvcc.keyspace import Keyspace
+from synod.kv.mvcc.messages import (
+    CompactionRequest,
+    CompactionResponse,
+    DeleteRangeRequest,
+    DeleteRangeResponse,
+    HashKvResponse,
+    PutRequest,
+    PutResponse,
+    RangeRequest,
+    RangeResponse,
+    RequestOp,
+    ResponseOp,
+    TxnRequest,
+    TxnResponse,
+)
+from synod.kv.mvcc.reads import read_range
+from synod.kv.mvcc.txn import (
+    TxnPath,
+    check_key_request,
+    check_put_request,
+    check_txn_request,
+    choose_path,
+    ops_on_path,
+)
+from synod.kv.mvcc.writer import Writer
+
+TXN_OPS_MAX_DEFAULT = 128
+
+
+@dataclass(frozen=True, slots=True)
+class MvccLimits:
+    txn_ops_max: int = TXN_OPS_MAX_DEFAULT
+
+    def __post_init__(self) -> None:
+        if self.txn_ops_max < 1:
+            raise ConfigError(f"txn_ops_max must be at least 1, not {self.txn_ops_max}")
+
+
+class MvccStore:
+    """``leases`` answers whether a lease ID exists (the lessor, once there is one)."""
+
+    def __init__(
+        self, limits: MvccLimits | None = None, leases: Container[int] = frozenset()
+    ) -> None:
+        self._limits = limits or MvccLimits()
+        self._leases = leases
+        self._keyspace = Keyspace()
+        self._revision = 1
+        self._compact_revision = -1
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    @property
+    def compact_revision(self) -> int:
+        return self._compact_revision
+
+    def range(self, request: RangeRequest) -> RangeResponse:
+        check_key_request(request)
+        self._check_read_revision(request.revision)
+        at_main = request.revision if request.revision > 0 else self._revision
+        return read_range(self._keyspace, request, at_main, self._revision)
+
+    def put(self, request: PutRequest) -> PutResponse:
+        check_put_request(request)
+        self._check_lease(request.lease)
+        self._check_ignore_flags(request)
+        writer = self._writer()
+        response = writer.put(request)
+        self._commit(writer)
+        return response
+
+    def delete_range(self, request: DeleteRangeRequest) -> DeleteRangeResponse:
+        check_key_request(request)
+        writer = self._writer()
+        response = writer.delete_range(request)
+        return dataclasses.replace(response, revision=self._commit(writer))
+
+    def txn(self, request: TxnRequest) -> TxnResponse:
+        check_txn_request(request, self._limits.txn_ops_max)
+        path = choose_path(self._keyspace, self._revision, request)
+        for op in ops_on_path(request, path):
+            if isinstance(op, PutRequest):
+                self._check_ignore_flags(op)
+                self._check_lease(op.lease)
+            elif isinstance(op, RangeRequest):
+                self._check_read_revision(op.revision)
+        writer = self._writer()
+        response = _apply_txn(writer, request, path)
+        return _txn_with_revision(response, self._commit(writer))
+
+    def compact(self, request: CompactionRequest) -> CompactionResponse:
+        if request.revision <= self._compact_revision:
+            raise Compacted
+        if request.revision > self._revision:
+            raise FutureRevision
+        self._compact_revision = request.revision
+        self._keyspace.compact(request.revision)
+        return CompactionResponse(self._revision)
+
+    def hash_kv(self, revision: int = 0) -> HashKvResponse:
+        """A digest of the retained history up to ``revision`` (0: the current one) and the
+        compact revision: replicas that applied the same requests give the same bytes."""
+        self._check_read_revision(revision)
+        hash_revision = revision if revision > 0 else self._revision
+        digest = self._keyspace.digest(hash_revision)
+        return HashKvResponse(self._revision, digest, hash_revision, self._compact_revision)
+
+    def _writer(self) -> Writer:
+        return Writer(self._keyspace, self._revision)
+
+    def _commit(self, writer: Writer) -> int:
+        """Take the writer's revision if it changed anything; return the header revision."""
+        if writer.changes > 0:
+            assert writer.main == self._revision + 1
+            self._revision = writer.main
+        return self._revision
+
+    def _check_read_revision(self, revision: int) -> None:
+        if revision > self._revision:
+            raise FutureRevision
+        if revision < self._compact_revision and revision > 0:
+            raise Compacted
+
+    def _check_lease(self, lease: int) -> None:
+        if lease != 0 and lease not in self._leases:
+            raise LeaseNotFound
+
+    def _check_ignore_flags(self, request: PutRequest) -> None:
+        if not (request.ignore_value or request.ignore_lease):
+            return
+        if self._keyspace.get(request.key, self._revision) is None:
+            raise KeyNotFound
+
+
+def _apply_txn(writer: Writer, request: TxnRequest, path: TxnPath) -> TxnResponse:
+    branch = request.success if path.succeeded else request.failure
+    nested = iter(path.nested)
+    responses: list[ResponseOp] = []
+    for op in branch:
+        responses.append(_apply_op(writer, op, nested))
+    return TxnResponse(0, path.succeeded, tuple(responses))
+
+
+def _apply_op(writer: Writer, op: RequestOp, nested: Iterator[TxnPath]) -> ResponseOp:
+    match op:
+        case RangeRequest():
+            return writer.range(op)
+        case PutRequest():
+            return writer.put(op)
+        case DeleteRangeRequest():
+            return writer.delete_range(op)
+        case TxnRequest():
+            return _apply_txn(writer, op, next(nested))
+    raise AssertionError(f"checked before applying: {op!r}")
+
+
+def _txn_with_revision(response: TxnResponse, revision: int) -> TxnResponse:
+    """etcd gives every response inside a txn the txn's header revision."""
+    inner = tuple(_with_revision(nested, revision) for nested in response.responses)
+    return dataclasses.replace(response, revision=revision, responses=inner)
+
+
+def _with_revision(response: ResponseOp, revision: int) -> ResponseOp:
+    if isinstance(response, TxnResponse):
+        return _txn_with_revision(response, revision)
+    return dataclasses.replace(response, revision=revision)
