@@ -58,8 +58,9 @@ class Keyspace:
             self._values.pop(revision, None)
         return len(dropped)
 
-    def digest(self, up_to_main: int) -> bytes:
-        """SHA-256 over every retained change at or before ``up_to_main``, in revision order."""
+    def digest(self, up_to_main: int, compact_main: int) -> bytes:
+        """SHA-256 over the compact revision and every retained change at or before
+        ``up_to_main``, in revision order."""
         changes: list[tuple[Revision, bytes, bool]] = []
         for key in self._index.all_keys():
             index = self._index.lookup(key)
@@ -68,7 +69,7 @@ class Keyspace:
                 if entry.revision.main <= up_to_main:
                     changes.append((entry.revision, key, entry.tombstone))
         changes.sort()
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(struct.pack(">q", compact_main))
         for revision, key, tombstone in changes:
             digest.update(struct.pack(">qq?", revision.main, revision.sub, tombstone))
             digest.update(_framed(key))

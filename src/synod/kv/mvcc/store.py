@@ -123,7 +123,7 @@ class MvccStore:
         compact revision: replicas that applied the same requests give the same bytes."""
         self._check_read_revision(revision)
         hash_revision = revision if revision > 0 else self._revision
-        digest = self._keyspace.digest(hash_revision)
+        digest = self._keyspace.digest(hash_revision, self._compact_revision)
         return HashKvResponse(self._revision, digest, hash_revision, self._compact_revision)
 
     def _writer(self) -> Writer:
