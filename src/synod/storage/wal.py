@@ -1,0 +1,180 @@
+"""The write-ahead log: preallocated segment files of checksummed records, group commit.
+
+``save`` writes everything of one Ready (a snapshot marker, then entries, then the hard
+state, in that order so a torn write can never keep a commit index without its entries) as
+ONE write followed by ONE fdatasync. Overwriting a conflicting suffix needs no truncation
+record: replay lets an entry at index i discard every entry at or above i (see
+``synod.storage.recovery`` for the whole decision table).
+
+A segment is preallocated to ``segment_bytes_max`` (zeros, which never decode as a record).
+A save that does not fit rolls to a new segment; a save larger than a whole segment gets a
+segment of its own that simply grows, because a save is never split (splitting would make it
+non-atomic). A new segment starts with its header, the hard state and the snapshot marker, so
+every older segment may go once compaction covers it; creation and removal fsync the
+directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from synod.core.errors import ConfigError
+from synod.core.ids import LogIndex
+from synod.core.log import Entry, HardState
+from synod.storage.disk import Disk
+from synod.storage.records import Record, SegmentHeader, SnapshotMarker, encode
+from synod.storage.recovery import (
+    LogState,
+    SegmentInfo,
+    recover,
+    segment_name,
+)
+
+SEGMENT_BYTES_MIN = 4096
+"""Smaller segments would hold little beyond their own start records."""
+
+
+@dataclass(frozen=True, slots=True)
+class WalConfig:
+    segment_bytes_max: int = 4 << 20
+    """Preallocated size of a segment; a save that would cross it opens a new segment."""
+
+    def __post_init__(self) -> None:
+        if self.segment_bytes_max < SEGMENT_BYTES_MIN:
+            raise ConfigError(f"segment_bytes_max must be >= {SEGMENT_BYTES_MIN}")
+
+
+class Wal:
+    """Appends to the last segment; knows just enough of the log to write headers and compact.
+
+    Invariant: ``segments`` is non-empty, in sequence order, and the last one is written at
+    ``_offset``. The log content itself lives with the caller (``WalStorage``)."""
+
+    def __init__(
+        self, disk: Disk, config: WalConfig, state: LogState, segments: list[SegmentInfo]
+    ) -> None:
+        self.disk = disk
+        self.config = config
+        self.segments = segments
+        self.hard_state = state.hard_state
+        self.base_index = state.base_index
+        self.base_term = state.base_term
+        self.last_index = state.last_index()
+        self._offset = segments[-1].end_offset if segments else 0
+
+    @classmethod
+    def open(cls, disk: Disk, config: WalConfig | None = None) -> tuple[Wal, LogState]:
+        """Recover the log (raising ``WalCorruption`` when it is damaged before its tail)."""
+        recovered = recover(disk)
+        wal = cls(disk, config or WalConfig(), recovered.state, recovered.segments)
+        if not wal.segments:
+            wal._create_segment(b"")
+        return wal, recovered.state
+
+    @property
+    def segment_names(self) -> list[str]:
+        return [segment_name(segment.sequence) for segment in self.segments]
+
+    def save(
+        self,
+        hard_state: HardState | None = None,
+        entries: Sequence[Entry] = (),
+        marker: SnapshotMarker | None = None,
+    ) -> None:
+        """Make one Ready durable with a single write and a single fdatasync."""
+        records: list[Record] = []
+        if marker is not None:
+            records.append(marker)
+        records.extend(entries)
+        if hard_state is not None:
+            records.append(hard_state)
+        if not records:
+            return
+        low_index = self._check_batch(entries, marker)
+        data = b"".join(encode(record) for record in records)
+        if self._offset + len(data) > self.config.segment_bytes_max and self._has_records():
+            self._create_segment(data)
+        else:
+            self.disk.write(self._current_name(), self._offset, data)
+            self.disk.sync(self._current_name())
+            self._offset += len(data)
+        self._remember(hard_state, entries, marker)
+        segment = self.segments[-1]
+        segment.low_index = LogIndex(min(segment.low_index, low_index))
+
+    def _check_batch(self, entries: Sequence[Entry], marker: SnapshotMarker | None) -> LogIndex:
+        """Assert the batch continues the log; return the lowest index it writes."""
+        base, last = self.base_index, self.last_index
+        if marker is not None and not marker.keeps_suffix:
+            base, last = marker.index, marker.index
+        elif marker is not None:
+            assert base <= marker.index <= last, f"compaction to {marker.index} outside the log"
+            base = marker.index
+        for expected, entry in enumerate(entries, start=entries[0].index if entries else 0):
+            assert entry.index == expected, f"entries not contiguous at {entry.index}"
+        if entries:
+            assert base < entries[0].index <= last + 1, f"entry {entries[0].index} leaves a gap"
+            return entries[0].index
+        return LogIndex(base + 1 if marker is not None and not marker.keeps_suffix else last + 1)
+
+    def _remember(
+        self, hard_state: HardState | None, entries: Sequence[Entry], marker: SnapshotMarker | None
+    ) -> None:
+        if marker is not None:
+            if not marker.keeps_suffix:
+                self.last_index = marker.index
+            self.base_index, self.base_term = marker.index, marker.term
+        if entries:
+            self.last_index = entries[-1].index
+        if hard_state is not None:
+            self.hard_state = hard_state
+        assert self.base_index <= self.last_index, "snapshot past the last index"
+
+    def _has_records(self) -> bool:
+        return self._offset > self._start_bytes_length()
+
+    def _start_bytes_length(self) -> int:
+        return len(self._start_records(self.segments[-1].sequence, LogIndex(0)))
+
+    def _current_name(self) -> str:
+        return segment_name(self.segments[-1].sequence)
+
+    def _start_records(self, sequence: int, first_index: LogIndex) -> bytes:
+        header = SegmentHeader(sequence, first_index)
+        marker = SnapshotMarker(self.base_index, self.base_term, keeps_suffix=True)
+        return encode(header) + encode(self.hard_state) + encode(marker)
+
+    def _create_segment(self, data: bytes) -> None:
+        """A new segment holding its start records and ``data``: durable, and listed durably."""
+        sequence = self.segments[-1].sequence + 1 if self.segments else 1
+        first_index = LogIndex(self.last_index + 1)
+        start = self._start_records(sequence, first_index)
+        name = segment_name(sequence)
+        content = start + data
+        self.disk.write(name, 0, content)
+        self.disk.truncate(name, max(self.config.segment_bytes_max, len(content)))
+        self.disk.sync(name)
+        self.disk.sync_directory()
+        self.segments.append(SegmentInfo(sequence, first_index, len(content)))
+        self._offset = len(content)
+
+    def compact(self, index: LogIndex) -> None:
+        """Remove whole segments whose live entries all lie at or below ``index``.
+
+        The marker for ``index`` must already be durable (written by ``save``), so a crash
+        between removals leaves a log that still replays."""
+        assert index <= self.base_index, f"compact({index}) before its marker ({self.base_index})"
+        keep_from = 0
+        low_after = self.segments[-1].low_index
+        for position in range(len(self.segments) - 1, 0, -1):
+            low_after = LogIndex(min(low_after, self.segments[position].low_index))
+            if low_after <= index + 1:
+                keep_from = position
+                break
+        for segment in self.segments[:keep_from]:
+            self.disk.remove(segment_name(segment.sequence))
+        if keep_from:
+            self.disk.sync_directory()
+        del self.segments[:keep_from]
+        assert self.segments, "the last segment is never removed"
