@@ -1,0 +1,196 @@
+"""Model-based test: the store against a naive history (key -> list of writes) over put, delete,
+txn, range at any revision, and compact. A failure prints the steps that reproduce it."""
+
+from dataclasses import dataclass, field
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from synod.kv.mvcc import (
+    Compacted,
+    CompactionRequest,
+    Compare,
+    CompareResult,
+    CompareTarget,
+    DeleteRangeRequest,
+    FutureRevision,
+    KeyValue,
+    MvccStore,
+    PutRequest,
+    RangeRequest,
+    RequestOp,
+    TxnRequest,
+)
+
+KEYS = st.sampled_from([b"a", b"ab", b"b", b"c", b"d"])
+RANGE_ENDS = st.sampled_from([b"", b"\x00", b"b", b"c", b"e", b"a"])
+VALUES = st.sampled_from([b"", b"x", b"y", b"z"])
+
+
+@dataclass
+class Model:
+    """Obviously right and slow: every write ever made, per key; nothing is ever dropped."""
+
+    revision: int = 1
+    compact_revision: int = -1
+    writes: dict[bytes, list[tuple[int, bytes | None]]] = field(default_factory=dict)
+
+    def kv_at(self, key: bytes, revision: int) -> KeyValue | None:
+        current: KeyValue | None = None
+        for written_at, value in self.writes.get(key, []):
+            if written_at > revision:
+                break
+            if value is None:
+                current = None
+            elif current is None:
+                current = KeyValue(key, written_at, written_at, 1, value)
+            else:
+                current = KeyValue(
+                    key, current.create_revision, written_at, current.version + 1, value
+                )
+        return current
+
+    def range_at(self, key: bytes, range_end: bytes, revision: int) -> list[KeyValue]:
+        found = []
+        for candidate in sorted(self.writes):
+            if range_end == b"":
+                inside = candidate == key
+            elif range_end == b"\x00":
+                inside = candidate >= key
+            else:
+                inside = key <= candidate < range_end
+            kv = self.kv_at(candidate, revision) if inside else None
+            if kv is not None:
+                found.append(kv)
+        return found
+
+    def write(self, changes: list[tuple[bytes, bytes | None]]) -> None:
+        """Apply one write request's changes at one new revision (none: no new revision)."""
+        if not changes:
+            return
+        self.revision += 1
+        for key, value in changes:
+            self.writes.setdefault(key, []).append((self.revision, value))
+
+
+@st.composite
+def txn_branches(draw: st.DrawFn) -> tuple[RequestOp, ...]:
+    """Up to three puts and single-key deletes on distinct keys (so no duplicate-key errors)."""
+    keys = draw(st.lists(KEYS, max_size=3, unique=True))
+    ops: list[RequestOp] = []
+    for key in keys:
+        if draw(st.booleans()):
+            ops.append(PutRequest(key, draw(VALUES)))
+        else:
+            ops.append(DeleteRangeRequest(key))
+    return tuple(ops)
+
+
+class StoreMatchesModel(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = MvccStore()
+        self.model = Model()
+
+    @rule(key=KEYS, value=VALUES)
+    def put(self, key: bytes, value: bytes) -> None:
+        previous = self.model.kv_at(key, self.model.revision)
+        response = self.store.put(PutRequest(key, value, prev_kv=True))
+        self.model.write([(key, value)])
+        assert response.revision == self.model.revision
+        assert response.prev_kv == previous
+
+    @rule(key=KEYS, range_end=RANGE_ENDS)
+    def delete(self, key: bytes, range_end: bytes) -> None:
+        live = self.model.range_at(key, range_end, self.model.revision)
+        response = self.store.delete_range(DeleteRangeRequest(key, range_end, prev_kv=True))
+        self.model.write([(kv.key, None) for kv in live])
+        assert response.deleted == len(live)
+        assert list(response.prev_kvs) == live
+        assert response.revision == self.model.revision
+
+    @rule(key=KEYS, version=st.integers(0, 3), success=txn_branches(), failure=txn_branches())
+    def txn(
+        self,
+        key: bytes,
+        version: int,
+        success: tuple[RequestOp, ...],
+        failure: tuple[RequestOp, ...],
+    ) -> None:
+        current = self.model.kv_at(key, self.model.revision)
+        succeeded = (current.version if current else 0) == version
+        compare = Compare(key, CompareTarget.VERSION, CompareResult.EQUAL, version)
+        response = self.store.txn(TxnRequest((compare,), success, failure))
+        assert response.succeeded is succeeded
+        changes: list[tuple[bytes, bytes | None]] = []
+        for op in success if succeeded else failure:
+            if isinstance(op, PutRequest):
+                changes.append((op.key, op.value))
+            elif isinstance(op, DeleteRangeRequest) and self.model.kv_at(
+                op.key, self.model.revision
+            ):
+                changes.append((op.key, None))
+        self.model.write(changes)
+        assert response.revision == self.model.revision
+
+    @rule(
+        key=KEYS,
+        range_end=RANGE_ENDS,
+        back=st.integers(-1, 12),
+        limit=st.integers(0, 3),
+    )
+    def range(self, key: bytes, range_end: bytes, back: int, limit: int) -> None:
+        revision = max(0, self.model.revision - back)
+        request = RangeRequest(key, range_end, limit=limit, revision=revision)
+        if revision > self.model.revision:
+            self._expect_error(FutureRevision, request)
+        elif 0 < revision < self.model.compact_revision:
+            self._expect_error(Compacted, request)
+        else:
+            expected = self.model.range_at(key, range_end, revision or self.model.revision)
+            response = self.store.range(request)
+            shown = expected[:limit] if limit else expected
+            assert list(response.kvs) == shown
+            assert response.count == len(expected)
+            assert response.more is (len(shown) < len(expected))
+            assert response.revision == self.model.revision
+
+    @rule(back=st.integers(-1, 6))
+    def compact(self, back: int) -> None:
+        revision = self.model.revision - back
+        request = CompactionRequest(revision)
+        if revision <= self.model.compact_revision:
+            self._expect_compact_error(Compacted, request)
+        elif revision > self.model.revision:
+            self._expect_compact_error(FutureRevision, request)
+        else:
+            assert self.store.compact(request).revision == self.model.revision
+            self.model.compact_revision = revision
+
+    @invariant()
+    def same_state(self) -> None:
+        assert self.store.revision == self.model.revision
+        assert self.store.compact_revision == self.model.compact_revision
+        latest = self.store.range(RangeRequest(b"\x00", b"\x00")).kvs
+        assert list(latest) == self.model.range_at(b"\x00", b"\x00", self.model.revision)
+
+    def _expect_error(self, error: type[Exception], request: RangeRequest) -> None:
+        try:
+            self.store.range(request)
+        except error:
+            return
+        raise AssertionError(f"expected {error.__name__} for {request}")
+
+    def _expect_compact_error(self, error: type[Exception], request: CompactionRequest) -> None:
+        try:
+            self.store.compact(request)
+        except error:
+            return
+        raise AssertionError(f"expected {error.__name__} for {request}")
+
+
+StoreMatchesModel.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=40, deadline=None
+)
+TestStoreMatchesModel = StoreMatchesModel.TestCase
