@@ -76,6 +76,11 @@ class Wal:
     def segment_names(self) -> list[str]:
         return [segment_name(segment.sequence) for segment in self.segments]
 
+    @property
+    def write_offset(self) -> int:
+        """Where the next record goes in the last segment."""
+        return self._offset
+
     def save(
         self,
         hard_state: HardState | None = None,

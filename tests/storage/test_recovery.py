@@ -1,0 +1,272 @@
+"""The recovery decision table (``synod.storage.recovery``), row by row, and bit flips in every
+region of the log, each ending in the row it names."""
+
+import pytest
+
+from synod.core.ids import LogIndex, Term
+from synod.core.log import Entry, Snapshot, SnapshotMeta
+from synod.storage.disk import SimDisk, SimulatedCrash
+from synod.storage.records import (
+    HEADER_BYTES,
+    Fault,
+    Record,
+    SegmentHeader,
+    SnapshotMarker,
+    WalCorruption,
+    decode,
+    encode,
+)
+from synod.storage.recovery import segment_name
+from synod.storage.snapshot_file import snapshot_name
+from synod.storage.wal_storage import WalStorage
+from tests.storage.helpers import content, entry, fresh, hard, reopen
+
+
+def filled(segments_min: int = 3, seed: int = 0) -> tuple[SimDisk, WalStorage]:
+    """A log spanning at least ``segments_min`` segments, one entry and hard state a save."""
+    disk, storage = fresh(seed)
+    index = 0
+    while len(storage.wal.segments) < segments_min or index < 5:
+        index += 1
+        storage.save(hard(1, 1, index - 1), [entry(index, 1, b"d" * 400)])
+    return disk, storage
+
+
+def records_of(disk: SimDisk, name: str) -> list[tuple[int, Record]]:
+    data = disk.read(name)
+    found: list[tuple[int, Record]] = []
+    offset = 0
+    while not isinstance(decoded := decode(data, offset), Fault):
+        found.append((offset, decoded[0]))
+        offset = decoded[1]
+    return found
+
+
+def append_raw(disk: SimDisk, storage: WalStorage, data: bytes) -> int:
+    """Put bytes at the tail of the last segment, durably, behind the WAL's back."""
+    name = storage.wal.segment_names[-1]
+    offset = storage.wal.write_offset
+    disk.write(name, offset, data)
+    disk.sync(name)
+    return offset
+
+
+def corruption(disk: SimDisk) -> WalCorruption:
+    with pytest.raises(WalCorruption) as caught:
+        reopen(disk)
+    return caught.value
+
+
+# -- rows 1 to 4: what recovery accepts --------------------------------------------------------
+
+
+def test_row_1_clean_log_reads_back_as_written() -> None:
+    disk, storage = filled()
+    disk.crash()
+    assert content(reopen(disk)) == content(storage)
+
+
+def test_row_2_no_segment_is_a_fresh_log() -> None:
+    disk, storage = fresh()
+    assert disk.list_names() == [segment_name(1)]
+    assert storage.last_index() == 0
+    assert storage.hard_state == hard(0)
+
+
+@pytest.mark.parametrize("kept_bytes", [1, HEADER_BYTES - 1, HEADER_BYTES, HEADER_BYTES + 5])
+def test_row_3_torn_record_at_the_tail_is_truncated(kept_bytes: int) -> None:
+    disk, storage = filled()
+    before = content(storage)
+    torn = encode(entry(storage.last_index() + 1, 1, b"t" * 30))[:kept_bytes]
+    append_raw(disk, storage, torn)
+    recovered = reopen(disk)
+    assert content(recovered) == before
+    recovered.save(hard(1, 1, 3), [entry(recovered.last_index() + 1, 1)])
+    assert reopen(disk).last_index() == before[2][-1].index + 1
+
+
+def test_row_3_torn_writes_from_power_cuts_are_truncated() -> None:
+    for seed in range(30):
+        disk, storage = filled(segments_min=1, seed=seed)
+        state, snapshot, entries = content(storage)
+        new = entry(storage.last_index() + 1, 1, b"x" * 200)
+        disk.operations_max = disk.operations + 1
+        with pytest.raises(SimulatedCrash):
+            storage.save(hard(1, 1, 2), [new])
+        disk.crash(tear=True)
+        # A tear keeps whole records before it: here the entry, never the hard state after it.
+        allowed = [(state, snapshot, entries), (state, snapshot, (*entries, new))]
+        assert content(reopen(disk)) in allowed
+
+
+def test_row_3_flip_in_the_very_last_record_cannot_be_told_from_a_tear() -> None:
+    disk, storage = filled()
+    name = storage.wal.segment_names[-1]
+    offset, _ = records_of(disk, name)[-1]
+    disk.flip_bit(name, offset + HEADER_BYTES + 2)
+    assert reopen(disk).hard_state == hard(1, 1, storage.last_index() - 2)
+
+
+def test_row_4_interrupted_segment_creation_is_removed() -> None:
+    disk, storage = filled()
+    name = segment_name(storage.wal.segments[-1].sequence + 1)
+    disk.write(name, 0, encode(SegmentHeader(99, LogIndex(1)))[:7])
+    disk.sync(name)
+    disk.sync_directory()
+    recovered = reopen(disk)
+    assert name not in disk.list_names()
+    assert content(recovered) == content(storage)
+
+
+# -- rows 5 to 13: corruption, never truncated ---------------------------------------------------
+
+
+REGIONS = {
+    "record length": 0,
+    "record checksum": 4,
+    "record type": 8,
+    "record payload": HEADER_BYTES + 3,
+}
+
+
+@pytest.mark.parametrize("region", sorted(REGIONS))
+def test_row_5_flip_before_the_tail_of_the_last_segment(region: str) -> None:
+    disk, storage = filled()
+    name = storage.wal.segment_names[-1]
+    offset = next(offset for offset, record in records_of(disk, name) if isinstance(record, Entry))
+    disk.flip_bit(name, offset + REGIONS[region], bit=6)
+    error = corruption(disk)
+    assert (error.name, error.offset) == (name, offset)
+    assert name in str(error)
+    assert str(offset) in str(error)
+
+
+def test_row_5_flip_in_a_hard_state_record() -> None:
+    disk, storage = filled()
+    storage.save(hard(2, 2, 4))
+    storage.save(entries=[entry(storage.last_index() + 1, 2)])
+    name = storage.wal.segment_names[-1]
+    offset = [o for o, record in records_of(disk, name) if record == hard(2, 2, 4)][-1]
+    disk.flip_bit(name, offset + HEADER_BYTES + 1)
+    assert corruption(disk).offset == offset
+
+
+def test_row_5_misdirected_write_leaves_a_hole_before_valid_records() -> None:
+    disk, storage = filled()
+    name = storage.wal.segment_names[-1]
+    hole = storage.wal.write_offset
+    disk.misdirect_next_write(name, 64)
+    storage.save(hard(1, 1, 3), [entry(storage.last_index() + 1, 1)])
+    error = corruption(disk)
+    assert (error.name, error.offset) == (name, hole)
+
+
+@pytest.mark.parametrize("region", sorted(REGIONS))
+def test_row_6_flip_in_a_segment_before_the_last(region: str) -> None:
+    disk, storage = filled()
+    name = storage.wal.segment_names[0]
+    offset, _ = records_of(disk, name)[-1]
+    disk.flip_bit(name, offset + REGIONS[region], bit=1)
+    error = corruption(disk)
+    assert (error.name, error.offset) == (name, offset)
+
+
+@pytest.mark.parametrize("segment", [0, -1])
+def test_row_6_and_7_flip_in_a_segment_header(segment: int) -> None:
+    disk, storage = filled()
+    storage.save(hard(1, 1, 3))
+    name = storage.wal.segment_names[segment]
+    disk.flip_bit(name, HEADER_BYTES + 6)
+    error = corruption(disk)
+    assert (error.name, error.offset) == (name, 0)
+
+
+def test_row_7_header_of_another_segment() -> None:
+    disk, storage = filled()
+    first, second = storage.wal.segment_names[:2]
+    disk.remove(second)
+    disk.write(second, 0, disk.read(first))
+    error = corruption(disk)
+    assert (error.name, error.offset) == (second, 0)
+    assert "header of segment 2" in error.reason
+
+
+def test_row_8_missing_segment_in_the_middle() -> None:
+    disk, storage = filled(segments_min=4)
+    names = storage.wal.segment_names
+    disk.remove(names[1])
+    error = corruption(disk)
+    assert (error.name, error.offset) == (names[2], 0)
+    assert "missing" in error.reason
+
+
+def test_row_9_header_expecting_another_index() -> None:
+    disk, storage = filled()
+    name = storage.wal.segment_names[-1]
+    sequence = storage.wal.segments[-1].sequence
+    disk.write(name, 0, encode(SegmentHeader(sequence, LogIndex(storage.last_index() + 50))))
+    assert corruption(disk).name == name
+
+
+def test_row_10_entry_leaving_a_gap() -> None:
+    disk, storage = filled()
+    offset = append_raw(disk, storage, encode(entry(storage.last_index() + 3, 1)))
+    assert corruption(disk).offset == offset
+
+
+def test_row_11_oldest_segment_lost_without_a_snapshot() -> None:
+    disk, storage = filled()
+    first = storage.wal.segment_names[0]
+    disk.remove(first)
+    error = corruption(disk)
+    assert error.name == storage.wal.segment_names[1]
+    assert "missing" in error.reason
+
+
+def test_row_12_compaction_marker_past_the_log() -> None:
+    disk, storage = filled()
+    marker = SnapshotMarker(LogIndex(storage.last_index() + 2), Term(1), keeps_suffix=True)
+    offset = append_raw(disk, storage, encode(marker))
+    assert corruption(disk).offset == offset
+
+
+def test_row_13_hard_state_newer_than_the_entries() -> None:
+    disk, storage = filled()
+    append_raw(disk, storage, encode(hard(1, 1, storage.last_index() + 1)))
+    error = corruption(disk)
+    assert error.name == storage.wal.segment_names[-1]
+    assert "past the last index" in error.reason
+
+
+def test_row_14_entries_newer_than_the_hard_state_raise_its_term() -> None:
+    disk, storage = filled()
+    append_raw(disk, storage, encode(entry(storage.last_index() + 1, 5)))
+    recovered = reopen(disk)
+    assert recovered.hard_state == hard(5, 0, storage.hard_state.commit)
+    assert recovered.last_index() == storage.last_index() + 1
+
+
+# -- the snapshot file ---------------------------------------------------------------------------
+
+
+def test_snapshot_named_by_the_log_must_exist_and_be_whole() -> None:
+    disk, storage = filled()
+    storage.compact(Snapshot(SnapshotMeta(LogIndex(3), Term(1)), b"state"))
+    name = snapshot_name(LogIndex(3), Term(1))
+    assert name in disk.list_names()
+    disk.flip_bit(name, 12)
+    assert corruption(disk).name == name
+    disk.remove(name)
+    assert "missing" in corruption(disk).reason
+
+
+def test_unreferenced_snapshot_files_are_removed_at_open() -> None:
+    disk, storage = filled()
+    stale = snapshot_name(LogIndex(4), Term(1))
+    disk.write(stale, 0, b"left by a save that never reached the log")
+    disk.sync(stale)
+    disk.sync_directory()
+    recovered = reopen(disk)
+    assert stale not in disk.list_names()
+    assert content(recovered) == content(storage)
+    assert recovered.snapshot().meta.index == 0
