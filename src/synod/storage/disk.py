@@ -79,7 +79,21 @@ class OsDisk:
             os.close(descriptor)
 
     def truncate(self, name: str, size_bytes: int) -> None:
-        os.truncate(self._path(name), size_bytes)
+        """Growing allocates the blocks (``posix_fallocate``) where the file system can, so a
+        preallocated segment does not run out of space halfway through a save."""
+        descriptor = os.open(self._path(name), os.O_RDWR)
+        try:
+            size_now = os.fstat(descriptor).st_size
+            if size_bytes > size_now:
+                try:
+                    os.posix_fallocate(descriptor, size_now, size_bytes - size_now)
+                except OSError:
+                    os.ftruncate(descriptor, size_bytes)
+            else:
+                os.ftruncate(descriptor, size_bytes)
+            assert os.fstat(descriptor).st_size == size_bytes, f"{name} not resized"
+        finally:
+            os.close(descriptor)
 
     def rename(self, source: str, target: str) -> None:
         os.rename(self._path(source), self._path(target))

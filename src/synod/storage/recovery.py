@@ -151,6 +151,7 @@ class _Replay:
             )
         del state.entries[entry.index - state.base_index - 1 :]
         state.entries.append(entry)
+        assert state.last_index() == entry.index, "replayed entries not contiguous"
         state.started = True
 
     def _on_marker(self, name: str, offset: int, marker: SnapshotMarker) -> None:
