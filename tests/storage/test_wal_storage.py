@@ -1,16 +1,19 @@
 """WalStorage against MemoryStorage, across reopens, crashes and a real directory."""
 
+import contextlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from synod.consensus.storage import MemoryStorage
+from synod.core.engine import LogStorage
 from synod.core.errors import LogCompacted, LogUnavailable
 from synod.core.ids import LogIndex, NodeId, Term
 from synod.core.log import Entry, HardState, Membership, Snapshot, SnapshotMeta
+from synod.replica.replica import DurableLog
 from synod.storage.disk import OsDisk, SimDisk, SimulatedCrash
 from synod.storage.wal_storage import WalStorage
 from tests.storage.helpers import SMALL, Content, content, entry, fresh, hard, reopen
@@ -39,15 +42,33 @@ class Reopen:
     pass
 
 
+@dataclass(frozen=True)
+class CrashDuring:
+    """Cut the power after ``operations`` disk calls of the next operation (if it gets there)."""
+
+    operations: int
+
+
 operations = st.lists(
     st.one_of(
         st.builds(Append, st.integers(0, 4), st.integers(1, 6), st.integers(0, 600)),
         st.builds(SetHardState, st.integers(0, 3)),
         st.builds(Compact, st.integers(0, 6)),
         st.just(Reopen()),
+        st.builds(CrashDuring, st.integers(0, 12)),
     ),
     max_size=40,
 )
+
+
+def rebuilt(state: Content) -> MemoryStorage:
+    """A MemoryStorage holding ``state``: the model follows the WAL after a power cut."""
+    (hard_state, _), snapshot, entries = state
+    model = MemoryStorage()
+    model.apply_snapshot(snapshot)
+    model.append(entries)
+    model.set_hard_state(hard_state)
+    return model
 
 
 class Pair:
@@ -57,8 +78,30 @@ class Pair:
         self.model = MemoryStorage()
         self.disk, self.storage = fresh()
         self.term = 1
+        self.crash_budget: int | None = None
 
     def run(self, operation: object) -> None:
+        """Apply to both; under a crash budget, the WAL may end before or after the operation."""
+        if isinstance(operation, CrashDuring):
+            self.crash_budget = operation.operations
+            return
+        if self.crash_budget is None:
+            self.apply(operation)
+            return
+        before = content(self.model)
+        self.disk.operations_max = self.disk.operations + self.crash_budget
+        self.crash_budget = None
+        with contextlib.suppress(SimulatedCrash):
+            self.apply(operation)
+        after = content(self.model)
+        self.disk.crash()
+        self.storage = reopen(self.disk)
+        recovered = content(self.storage)
+        assert recovered in (before, after), f"{operation}: recovered {recovered}"
+        event("crash kept the operation" if recovered == after != before else "crash lost it")
+        self.model = rebuilt(recovered)
+
+    def apply(self, operation: object) -> None:
         match operation:
             case Append(back, count, size_bytes):
                 self.append(back, count, size_bytes)
@@ -72,6 +115,7 @@ class Pair:
                 self.storage = reopen(self.disk)
 
     def last(self) -> int:
+        """The model's last index (what the next operation builds on)."""
         return self.model.last_index()
 
     def append(self, back: int, count: int, size_bytes: int) -> None:
@@ -94,7 +138,7 @@ class Pair:
         self.storage.compact(snapshot)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(operations)
 def test_same_content_as_memory_storage_across_reopens(script: list[object]) -> None:
     pair = Pair()
@@ -237,3 +281,30 @@ def test_os_disk_round_trip(tmp_path: Path) -> None:
     recovered = WalStorage.open(OsDisk(str(tmp_path / "wal")), SMALL)
     assert content(recovered) == content(storage)
     assert recovered.last_index() == 25
+
+
+def test_wal_storage_is_what_the_engine_reads_and_the_replica_writes() -> None:
+    _, storage = fresh()
+    readable: LogStorage = storage
+    durable: DurableLog = storage
+    durable.append((entry(1, 1),))
+    assert readable.last_index() == 1
+
+
+def test_a_recovered_log_takes_new_saves_after_every_crash_point() -> None:
+    saves = scripted_saves()
+    for budget in range(0, 40, 3):
+        disk = SimDisk(random.Random(budget))
+        disk.operations_max = budget
+        try:
+            storage = WalStorage.open(disk, SMALL)
+            for hard_state, batch, snapshot in saves:
+                storage.save(hard_state, batch, snapshot)
+        except SimulatedCrash:
+            pass
+        disk.crash()
+        storage = reopen(disk)
+        term = max(storage.hard_state.term, 4)
+        nexts = [entry(storage.last_index() + i, term, b"n" * 700) for i in range(1, 8)]
+        storage.save(hard(term, 1, storage.hard_state.commit), nexts)
+        assert content(reopen(disk)) == content(storage)
