@@ -1,8 +1,10 @@
 """Model-based test: the store against a naive history (key -> list of writes) over put, delete,
-txn, range at any revision, and compact. A failure prints the steps that reproduce it."""
+txn, range at any revision, compact, lease grant and revoke. A failure prints the steps that
+reproduce it."""
 
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -16,6 +18,10 @@ from synod.kv.mvcc import (
     DeleteRangeRequest,
     FutureRevision,
     KeyValue,
+    LeaseExists,
+    LeaseGrantRequest,
+    LeaseNotFound,
+    LeaseRevokeRequest,
     MvccStore,
     PutRequest,
     RangeRequest,
@@ -26,6 +32,7 @@ from synod.kv.mvcc import (
 KEYS = st.sampled_from([b"a", b"ab", b"b", b"c", b"d"])
 RANGE_ENDS = st.sampled_from([b"", b"\x00", b"b", b"c", b"e", b"a"])
 VALUES = st.sampled_from([b"", b"x", b"y", b"z"])
+LEASES = st.sampled_from([0, 0, 1, 2])
 
 
 @dataclass
@@ -34,21 +41,21 @@ class Model:
 
     revision: int = 1
     compact_revision: int = -1
-    writes: dict[bytes, list[tuple[int, bytes | None]]] = field(default_factory=dict)
+    writes: dict[bytes, list[tuple[int, bytes | None, int]]] = field(default_factory=dict)
+    leases: set[int] = field(default_factory=set)
 
     def kv_at(self, key: bytes, revision: int) -> KeyValue | None:
         current: KeyValue | None = None
-        for written_at, value in self.writes.get(key, []):
+        for written_at, value, lease in self.writes.get(key, []):
             if written_at > revision:
                 break
             if value is None:
                 current = None
             elif current is None:
-                current = KeyValue(key, written_at, written_at, 1, value)
+                current = KeyValue(key, written_at, written_at, 1, value, lease)
             else:
-                current = KeyValue(
-                    key, current.create_revision, written_at, current.version + 1, value
-                )
+                version = current.version + 1
+                current = KeyValue(key, current.create_revision, written_at, version, value, lease)
         return current
 
     def range_at(self, key: bytes, range_end: bytes, revision: int) -> list[KeyValue]:
@@ -65,13 +72,13 @@ class Model:
                 found.append(kv)
         return found
 
-    def write(self, changes: list[tuple[bytes, bytes | None]]) -> None:
+    def write(self, changes: list[tuple[bytes, bytes | None]], lease: int = 0) -> None:
         """Apply one write request's changes at one new revision (none: no new revision)."""
         if not changes:
             return
         self.revision += 1
         for key, value in changes:
-            self.writes.setdefault(key, []).append((self.revision, value))
+            self.writes.setdefault(key, []).append((self.revision, value, lease))
 
 
 @st.composite
@@ -93,13 +100,41 @@ class StoreMatchesModel(RuleBasedStateMachine):
         self.store = MvccStore()
         self.model = Model()
 
-    @rule(key=KEYS, value=VALUES)
-    def put(self, key: bytes, value: bytes) -> None:
+    @rule(key=KEYS, value=VALUES, lease=LEASES)
+    def put(self, key: bytes, value: bytes, lease: int) -> None:
+        request = PutRequest(key, value, lease=lease, prev_kv=True)
+        if lease and lease not in self.model.leases:
+            with pytest.raises(LeaseNotFound):
+                self.store.put(request)
+            return
         previous = self.model.kv_at(key, self.model.revision)
-        response = self.store.put(PutRequest(key, value, prev_kv=True))
-        self.model.write([(key, value)])
+        response = self.store.put(request)
+        self.model.write([(key, value)], lease)
         assert response.revision == self.model.revision
         assert response.prev_kv == previous
+
+    @rule(lease=LEASES.filter(bool))
+    def grant(self, lease: int) -> None:
+        request = LeaseGrantRequest(60, lease)
+        if lease in self.model.leases:
+            with pytest.raises(LeaseExists):
+                self.store.lease_grant(request)
+            return
+        self.store.lease_grant(request)
+        self.model.leases.add(lease)
+
+    @rule(lease=LEASES.filter(bool))
+    def revoke(self, lease: int) -> None:
+        request = LeaseRevokeRequest(lease)
+        if lease not in self.model.leases:
+            with pytest.raises(LeaseNotFound):
+                self.store.lease_revoke(request)
+            return
+        live = self.model.range_at(b"\x00", b"\x00", self.model.revision)
+        response = self.store.lease_revoke(request)
+        self.model.leases.remove(lease)
+        self.model.write([(kv.key, None) for kv in live if kv.lease == lease])
+        assert response.revision == self.model.revision
 
     @rule(key=KEYS, range_end=RANGE_ENDS)
     def delete(self, key: bytes, range_end: bytes) -> None:

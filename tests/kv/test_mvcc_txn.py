@@ -31,6 +31,7 @@ from synod.kv.mvcc import (
     TxnRequest,
     TxnResponse,
 )
+from tests.kv.helpers import with_leases
 
 EQ, GT, LT, NE = (
     CompareResult.EQUAL,
@@ -49,7 +50,7 @@ VERSION, CREATE, MOD, VALUE, LEASE = (
 
 def sample() -> MvccStore:
     """a=x@2 (lease 7), b=y@3, b=z@4: a v1 c2 m2; b v2 c3 m4."""
-    store = MvccStore(leases=frozenset({7}))
+    store = with_leases(7)
     store.put(PutRequest(b"a", b"x", lease=7))
     store.put(PutRequest(b"b", b"y"))
     store.put(PutRequest(b"b", b"z"))

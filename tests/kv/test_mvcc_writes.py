@@ -16,7 +16,7 @@ from synod.kv.mvcc import (
     RangeRequest,
     ValueProvided,
 )
-from tests.kv.helpers import store_with
+from tests.kv.helpers import store_with, with_leases
 
 
 def get(store: MvccStore, key: bytes, revision: int = 0) -> KeyValue | None:
@@ -86,7 +86,7 @@ def test_prev_kv_only_when_asked_and_present() -> None:
 
 
 def test_ignore_value_and_ignore_lease_keep_the_old_ones() -> None:
-    store = MvccStore(leases=frozenset({7, 8}))
+    store = with_leases(7, 8)
     store.put(PutRequest(b"a", b"1", lease=7))
     store.put(PutRequest(b"a", ignore_value=True, lease=8))
     assert get(store, b"a") == KeyValue(b"a", 2, 3, 2, b"1", lease=8)

@@ -63,3 +63,13 @@ class FutureRevision(MvccError):
 class LeaseNotFound(MvccError):
     message = "etcdserver: requested lease not found"
     code = "NOT_FOUND"
+
+
+class LeaseExists(MvccError):
+    message = "etcdserver: lease already exists"
+    code = "FAILED_PRECONDITION"
+
+
+class LeaseTtlTooLarge(MvccError):
+    message = "etcdserver: too large lease TTL"
+    code = "OUT_OF_RANGE"

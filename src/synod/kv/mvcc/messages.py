@@ -162,3 +162,62 @@ class HashKvResponse:
     hash: bytes
     hash_revision: int
     compact_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseGrantRequest:
+    """``id`` 0 lets the store pick one."""
+
+    ttl_seconds: int
+    id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseGrantResponse:
+    revision: int
+    id: int
+    ttl_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRevokeRequest:
+    """Also the command that expires a lease: the shell proposes it when the deadline passes."""
+
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRevokeResponse:
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseKeepAliveRequest:
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseKeepAliveResponse:
+    """``ttl_seconds`` is the granted TTL, or 0 when the lease does not exist."""
+
+    revision: int
+    id: int
+    ttl_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTimeToLiveRequest:
+    id: int
+    keys: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTimeToLiveResponse:
+    """``ttl_seconds`` -1 when the lease does not exist; else the granted TTL (the remaining
+    time needs a clock, so the shell fills it in)."""
+
+    revision: int
+    id: int
+    ttl_seconds: int
+    granted_ttl_seconds: int
+    keys: tuple[bytes, ...] = ()

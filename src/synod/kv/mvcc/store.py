@@ -11,18 +11,29 @@ Rules (etcd's mvcc, section 4 of the reference):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Container, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from synod.core.errors import ConfigError
 from synod.kv.mvcc.errors import Compacted, FutureRevision, KeyNotFound, LeaseNotFound
+from synod.kv.mvcc.keyrange import KeyRange
 from synod.kv.mvcc.keyspace import Keyspace
+from synod.kv.mvcc.lessor import LEASE_TTL_SECONDS_MAX, Lessor
 from synod.kv.mvcc.messages import (
     CompactionRequest,
     CompactionResponse,
     DeleteRangeRequest,
     DeleteRangeResponse,
     HashKvResponse,
+    KeyValue,
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseKeepAliveRequest,
+    LeaseKeepAliveResponse,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
+    LeaseTimeToLiveRequest,
+    LeaseTimeToLiveResponse,
     PutRequest,
     PutResponse,
     RangeRequest,
@@ -44,25 +55,25 @@ from synod.kv.mvcc.txn import (
 from synod.kv.mvcc.writer import Writer
 
 TXN_OPS_MAX_DEFAULT = 128
+LEASE_TTL_SECONDS_MIN_DEFAULT = 2  # etcd's ceil(1.5 x election timeout) with its defaults
 
 
 @dataclass(frozen=True, slots=True)
 class MvccLimits:
     txn_ops_max: int = TXN_OPS_MAX_DEFAULT
+    lease_ttl_seconds_min: int = LEASE_TTL_SECONDS_MIN_DEFAULT
 
     def __post_init__(self) -> None:
         if self.txn_ops_max < 1:
             raise ConfigError(f"txn_ops_max must be at least 1, not {self.txn_ops_max}")
+        if not 1 <= self.lease_ttl_seconds_min <= LEASE_TTL_SECONDS_MAX:
+            raise ConfigError(f"lease_ttl_seconds_min out of range: {self.lease_ttl_seconds_min}")
 
 
 class MvccStore:
-    """``leases`` answers whether a lease ID exists (the lessor, once there is one)."""
-
-    def __init__(
-        self, limits: MvccLimits | None = None, leases: Container[int] = frozenset()
-    ) -> None:
+    def __init__(self, limits: MvccLimits | None = None) -> None:
         self._limits = limits or MvccLimits()
-        self._leases = leases
+        self._leases = Lessor(self._limits.lease_ttl_seconds_min)
         self._keyspace = Keyspace()
         self._revision = 1
         self._compact_revision = -1
@@ -125,6 +136,40 @@ class MvccStore:
         hash_revision = revision if revision > 0 else self._revision
         digest = self._keyspace.digest(hash_revision, self._compact_revision)
         return HashKvResponse(self._revision, digest, hash_revision, self._compact_revision)
+
+    def lease_grant(self, request: LeaseGrantRequest) -> LeaseGrantResponse:
+        """Granting makes no revision."""
+        lease = self._leases.grant(request.id, request.ttl_seconds)
+        return LeaseGrantResponse(self._revision, lease.id, lease.granted_ttl_seconds)
+
+    def lease_revoke(self, request: LeaseRevokeRequest) -> LeaseRevokeResponse:
+        """Revoke (or expire) a lease: its keys are deleted, in key order, at one revision."""
+        self._leases.remove(request.id)
+        writer = self._writer()
+        for kv in self._attached(request.id):
+            writer.delete_range(DeleteRangeRequest(kv.key))
+        return LeaseRevokeResponse(self._commit(writer))
+
+    def lease_keep_alive(self, request: LeaseKeepAliveRequest) -> LeaseKeepAliveResponse:
+        """Renewal resets a deadline only the shell keeps; the keyspace does not change."""
+        lease = self._leases.lookup(request.id)
+        ttl_seconds = 0 if lease is None else lease.granted_ttl_seconds
+        return LeaseKeepAliveResponse(self._revision, request.id, ttl_seconds)
+
+    def lease_time_to_live(self, request: LeaseTimeToLiveRequest) -> LeaseTimeToLiveResponse:
+        lease = self._leases.lookup(request.id)
+        if lease is None:
+            return LeaseTimeToLiveResponse(self._revision, request.id, -1, 0)
+        keys = tuple(kv.key for kv in self._attached(lease.id)) if request.keys else ()
+        ttl = lease.granted_ttl_seconds
+        return LeaseTimeToLiveResponse(self._revision, lease.id, ttl, ttl, keys)
+
+    def lease_ids(self) -> list[int]:
+        return self._leases.ids()
+
+    def _attached(self, lease_id: int) -> list[KeyValue]:
+        live = self._keyspace.read(KeyRange(b"", None), self._revision)
+        return [kv for kv in live if kv.lease == lease_id]
 
     def _writer(self) -> Writer:
         return Writer(self._keyspace, self._revision)
