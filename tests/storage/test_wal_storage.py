@@ -5,16 +5,18 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from synod.consensus.storage import MemoryStorage
 from synod.core.engine import LogStorage
-from synod.core.errors import LogCompacted, LogUnavailable
+from synod.core.errors import ConfigError, LogCompacted, LogUnavailable
 from synod.core.ids import LogIndex, NodeId, Term
 from synod.core.log import Entry, HardState, Membership, Snapshot, SnapshotMeta
 from synod.replica.replica import DurableLog
 from synod.storage.disk import OsDisk, SimDisk, SimulatedCrash
+from synod.storage.wal import SEGMENT_BYTES_MIN, WalConfig
 from synod.storage.wal_storage import WalStorage
 from tests.storage.helpers import SMALL, Content, content, entry, fresh, hard, reopen
 
@@ -308,3 +310,28 @@ def test_a_recovered_log_takes_new_saves_after_every_crash_point() -> None:
         nexts = [entry(storage.last_index() + i, term, b"n" * 700) for i in range(1, 8)]
         storage.save(hard(term, 1, storage.hard_state.commit), nexts)
         assert content(reopen(disk)) == content(storage)
+
+
+def test_a_save_larger_than_a_segment_gets_a_segment_of_its_own() -> None:
+    disk, storage = fresh()
+    storage.save(hard(1, 1), [entry(1, 1)])
+    storage.save(hard(1, 1, 1), [entry(i, 1, b"L" * 1000) for i in range(2, 12)])
+    assert len(storage.wal.segments) == 2
+    assert len(disk.read(storage.wal.segment_names[-1])) > SMALL.segment_bytes_max
+    storage.save(entries=[entry(12, 1)])
+    assert len(storage.wal.segments) == 3
+    disk.crash()
+    assert content(reopen(disk)) == content(storage)
+
+
+def test_one_save_is_one_write_and_one_fdatasync() -> None:
+    disk, storage = fresh()
+    storage.save(hard(1, 1), [entry(1, 1)])
+    before = disk.operations
+    storage.save(hard(1, 1, 1), [entry(i, 1) for i in range(2, 20)])
+    assert disk.operations - before == 2
+
+
+def test_segments_smaller_than_their_floor_are_refused() -> None:
+    with pytest.raises(ConfigError):
+        WalConfig(segment_bytes_max=SEGMENT_BYTES_MIN - 1)

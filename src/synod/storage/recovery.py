@@ -185,7 +185,7 @@ def recover(disk: Disk) -> Recovered:
         if not _replay_segment(disk, name, replay, is_last):
             disk.remove(name)
             disk.sync_directory()
-    _check_end(replay, names)
+    _check_end(replay)
     return Recovered(replay.state, replay.segments)
 
 
@@ -247,13 +247,18 @@ def _on_fault(
     disk.sync(name)
 
 
-def _check_end(replay: _Replay, names: list[str]) -> None:
+def _check_end(replay: _Replay) -> None:
     """Rows 11, 13 and 14: what only the whole log can tell."""
     state = replay.state
-    last_name = names[-1] if names else ""
-    end_offset = replay.segments[-1].end_offset if replay.segments else 0
+    if not replay.segments:
+        assert state == LogState(), "records replayed without a segment"
+        return
+    first, last = replay.segments[0], replay.segments[-1]
+    last_name, end_offset = segment_name(last.sequence), last.end_offset
     if not state.base_known:
-        raise WalCorruption(names[0], 0, f"entries up to {state.base_index} are missing")
+        raise WalCorruption(
+            segment_name(first.sequence), 0, f"entries up to {state.base_index} are missing"
+        )
     hard_state = state.hard_state
     if hard_state.commit > state.last_index():
         raise WalCorruption(
