@@ -270,3 +270,19 @@ def test_unreferenced_snapshot_files_are_removed_at_open() -> None:
     assert stale not in disk.list_names()
     assert content(recovered) == content(storage)
     assert recovered.snapshot().meta.index == 0
+
+
+def test_row_10_entry_at_or_below_the_snapshot() -> None:
+    disk, storage = filled()
+    storage.compact(Snapshot(SnapshotMeta(LogIndex(3), Term(1)), b"state"))
+    offset = append_raw(disk, storage, encode(entry(2, 1)))
+    error = corruption(disk)
+    assert (error.name, error.offset) == (storage.wal.segment_names[-1], offset)
+
+
+def test_row_2_an_empty_log_reopens_empty() -> None:
+    disk, _ = fresh()
+    disk.crash()
+    recovered = reopen(disk)
+    assert content(recovered) == content(fresh()[1])
+    assert disk.list_names() == [segment_name(1)]

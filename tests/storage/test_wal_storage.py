@@ -4,6 +4,7 @@ import contextlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import event, given, settings
@@ -169,32 +170,38 @@ def scripted_saves() -> list[tuple[HardState | None, list[Entry], Snapshot | Non
     return saves
 
 
-def test_crash_after_every_disk_operation_recovers_the_last_synced_state() -> None:
+def test_crash_after_every_disk_operation_recovers_the_last_synced_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     saves = scripted_saves()
-    expected: list[Content] = []
     model_disk, model = fresh()
-    expected.append(content(model))
+    expected = [content(model)]
+    # The disk operation count at which each save's WAL write became durable.
+    durable_points: list[int] = []
+    wal_save = model.wal.save
+
+    def traced(*args: Any, **kwargs: Any) -> None:
+        wal_save(*args, **kwargs)
+        durable_points.append(model_disk.operations)
+
+    monkeypatch.setattr(model.wal, "save", traced)
     for hard_state, batch, snapshot in saves:
         model.save(hard_state, batch, snapshot)
         expected.append(content(model))
-    total = model_disk.operations
-    for budget in range(total + 1):
+    assert len(durable_points) == len(saves)
+    for budget in range(model_disk.operations + 1):
         disk = SimDisk(random.Random(budget))
         disk.operations_max = budget
-        completed = 0
         try:
             storage = WalStorage.open(disk, SMALL)
             for hard_state, batch, snapshot in saves:
                 storage.save(hard_state, batch, snapshot)
-                completed += 1
         except SimulatedCrash:
             pass
         disk.crash()
+        durable = sum(1 for point in durable_points if point <= budget)
         recovered = content(reopen(disk))
-        # A save is durable once its fdatasync returned; if that was its last operation
-        # the power may go before ``save`` returns, so the next state is also allowed.
-        allowed = expected[completed : completed + 2]
-        assert recovered in allowed, f"budget {budget}: {recovered} not in {allowed}"
+        assert recovered == expected[durable], f"power cut after {budget} disk operations"
 
 
 def test_crash_with_torn_writes_recovers_a_prefix_of_the_saves() -> None:
