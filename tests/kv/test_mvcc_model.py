@@ -16,6 +16,7 @@ from synod.kv.mvcc import (
     CompareResult,
     CompareTarget,
     DeleteRangeRequest,
+    EventType,
     FutureRevision,
     KeyValue,
     LeaseExists,
@@ -35,6 +36,14 @@ VALUES = st.sampled_from([b"", b"x", b"y", b"z"])
 LEASES = st.sampled_from([0, 0, 1, 2])
 
 
+def inside(candidate: bytes, key: bytes, range_end: bytes) -> bool:
+    if range_end == b"":
+        return candidate == key
+    if range_end == b"\x00":
+        return candidate >= key
+    return key <= candidate < range_end
+
+
 @dataclass
 class Model:
     """Obviously right and slow: every write ever made, per key; nothing is ever dropped."""
@@ -43,6 +52,7 @@ class Model:
     compact_revision: int = -1
     writes: dict[bytes, list[tuple[int, bytes | None, int]]] = field(default_factory=dict)
     leases: set[int] = field(default_factory=set)
+    log: list[tuple[int, bytes, bytes | None]] = field(default_factory=list)
 
     def kv_at(self, key: bytes, revision: int) -> KeyValue | None:
         current: KeyValue | None = None
@@ -61,15 +71,24 @@ class Model:
     def range_at(self, key: bytes, range_end: bytes, revision: int) -> list[KeyValue]:
         found = []
         for candidate in sorted(self.writes):
-            if range_end == b"":
-                inside = candidate == key
-            elif range_end == b"\x00":
-                inside = candidate >= key
-            else:
-                inside = key <= candidate < range_end
-            kv = self.kv_at(candidate, revision) if inside else None
+            kv = self.kv_at(candidate, revision) if inside(candidate, key, range_end) else None
             if kv is not None:
                 found.append(kv)
+        return found
+
+    def events(
+        self, key: bytes, range_end: bytes, start: int
+    ) -> list[tuple[EventType, bytes, int]]:
+        """Changes in range at or after ``start`` in write order; a delete made exactly at the
+        compact revision is gone from history."""
+        found = []
+        for written_at, changed, value in self.log:
+            if written_at < start or not inside(changed, key, range_end):
+                continue
+            if value is None and written_at == self.compact_revision:
+                continue
+            kind = EventType.PUT if value is not None else EventType.DELETE
+            found.append((kind, changed, written_at))
         return found
 
     def write(self, changes: list[tuple[bytes, bytes | None]], lease: int = 0) -> None:
@@ -79,6 +98,7 @@ class Model:
         self.revision += 1
         for key, value in changes:
             self.writes.setdefault(key, []).append((self.revision, value, lease))
+            self.log.append((self.revision, key, value))
 
 
 @st.composite
@@ -190,6 +210,17 @@ class StoreMatchesModel(RuleBasedStateMachine):
             assert response.count == len(expected)
             assert response.more is (len(shown) < len(expected))
             assert response.revision == self.model.revision
+
+    @rule(key=KEYS, range_end=RANGE_ENDS, back=st.integers(0, 12))
+    def watch_history(self, key: bytes, range_end: bytes, back: int) -> None:
+        start = max(1, self.model.revision - back)
+        if start < self.model.compact_revision:
+            with pytest.raises(Compacted):
+                self.store.history(key, range_end, start)
+            return
+        events = self.store.history(key, range_end, start)
+        got = [(event.type, event.kv.key, event.kv.mod_revision) for event in events]
+        assert got == self.model.events(key, range_end, start)
 
     @rule(back=st.integers(-1, 6))
     def compact(self, back: int) -> None:

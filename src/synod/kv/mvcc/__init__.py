@@ -10,7 +10,7 @@ state the store's own invariants only.
 Modules, bottom up: ``revision`` (main/sub revisions), ``keyrange`` (etcd's key-range rules),
 ``index`` (key -> generations of revisions), ``keyspace`` (history of values), ``reads`` (Range),
 ``txn`` (txn checks and compares), ``writer`` (one write transaction), ``lessor`` (lease IDs and
-TTLs, no clock), ``store`` (the requests).
+TTLs, no clock), ``watch`` (history replay), ``store`` (the requests).
 """
 
 from synod.kv.mvcc.errors import (
@@ -38,6 +38,8 @@ from synod.kv.mvcc.messages import (
     DeleteRangeRequest,
     DeleteRangeResponse,
     EmptyOp,
+    Event,
+    EventType,
     HashKvResponse,
     KeyValue,
     LeaseGrantRequest,
@@ -75,6 +77,8 @@ __all__ = [
     "DeleteRangeResponse",
     "DuplicateKey",
     "EmptyOp",
+    "Event",
+    "EventType",
     "FutureRevision",
     "HashKvResponse",
     "KeyNotFound",

@@ -51,6 +51,22 @@ class Keyspace:
         self._index.ensure(key).tombstone(revision)
         assert self.get(key, revision.main) is None
 
+    def changes_since(self, keys: KeyRange, start_main: int) -> list[tuple[Revision, bytes, bool]]:
+        """(revision, key, tombstone) of every retained change in ``keys`` at or after
+        ``start_main``, in revision order."""
+        changes: list[tuple[Revision, bytes, bool]] = []
+        for key in self._index.keys_in(keys):
+            index = self._index.lookup(key)
+            assert index is not None
+            for entry in index.entries():
+                if entry.revision.main >= start_main:
+                    changes.append((entry.revision, key, entry.tombstone))
+        changes.sort()
+        return changes
+
+    def value_at(self, revision: Revision) -> KeyValue:
+        return self._values[revision]
+
     def compact(self, at_main: int) -> int:
         """Drop history before ``at_main`` that no read at or after it can see; count drops."""
         dropped = self._index.compact(at_main)

@@ -221,3 +221,18 @@ class LeaseTimeToLiveResponse:
     ttl_seconds: int
     granted_ttl_seconds: int
     keys: tuple[bytes, ...] = ()
+
+
+class EventType(enum.IntEnum):
+    PUT = 0
+    DELETE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A change as a watcher sees it. A DELETE's ``kv`` holds only the key and the revision of
+    the delete; ``prev_kv`` is the version it replaced, when history still holds it."""
+
+    type: EventType
+    kv: KeyValue
+    prev_kv: KeyValue | None = None

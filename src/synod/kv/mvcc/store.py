@@ -15,7 +15,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from synod.core.errors import ConfigError
-from synod.kv.mvcc.errors import Compacted, FutureRevision, KeyNotFound, LeaseNotFound
+from synod.kv.mvcc.errors import (
+    Compacted,
+    FutureRevision,
+    KeyNotFound,
+    KeyNotProvided,
+    LeaseNotFound,
+)
 from synod.kv.mvcc.keyrange import KeyRange
 from synod.kv.mvcc.keyspace import Keyspace
 from synod.kv.mvcc.lessor import LEASE_TTL_SECONDS_MAX, Lessor
@@ -24,6 +30,7 @@ from synod.kv.mvcc.messages import (
     CompactionResponse,
     DeleteRangeRequest,
     DeleteRangeResponse,
+    Event,
     HashKvResponse,
     KeyValue,
     LeaseGrantRequest,
@@ -52,6 +59,7 @@ from synod.kv.mvcc.txn import (
     choose_path,
     ops_on_path,
 )
+from synod.kv.mvcc.watch import replay_events
 from synod.kv.mvcc.writer import Writer
 
 TXN_OPS_MAX_DEFAULT = 128
@@ -166,6 +174,15 @@ class MvccStore:
 
     def lease_ids(self) -> list[int]:
         return self._leases.ids()
+
+    def history(self, key: bytes, range_end: bytes, start_revision: int) -> list[Event]:
+        """The events a watch on the range starting at ``start_revision`` replays first (none
+        for 0, which watches only what comes after)."""
+        if not key:
+            raise KeyNotProvided
+        if start_revision <= 0 or start_revision > self._revision:
+            return []
+        return replay_events(self._keyspace, self._compact_revision, key, range_end, start_revision)
 
     def _attached(self, lease_id: int) -> list[KeyValue]:
         live = self._keyspace.read(KeyRange(b"", None), self._revision)
