@@ -1,6 +1,8 @@
 """The recovery decision table (``synod.storage.recovery``), row by row, and bit flips in every
 region of the log, each ending in the row it names."""
 
+import copy
+
 import pytest
 
 from synod.core.ids import LogIndex, Term
@@ -286,3 +288,35 @@ def test_row_2_an_empty_log_reopens_empty() -> None:
     recovered = reopen(disk)
     assert content(recovered) == content(fresh()[1])
     assert disk.list_names() == [segment_name(1)]
+
+
+def outcome_of_flip(disk: SimDisk, name: str, offset: int) -> WalStorage | WalCorruption:
+    damaged = copy.deepcopy(disk)
+    damaged.flip_bit(name, offset, bit=offset % 8)
+    try:
+        return reopen(damaged)
+    except WalCorruption as error:
+        return error
+
+
+def test_a_flip_anywhere_is_refused_or_costs_at_most_the_last_record() -> None:
+    """Every third byte of every segment, each with one bit flipped: recovery either raises
+    ``WalCorruption`` naming that segment, or returns the log with at most its last record,
+    the hard state, gone (row 3)."""
+    disk, storage = filled(segments_min=2)
+    (hard_state, _), snapshot, entries = content(storage)
+    refused = kept = 0
+    for segment in storage.wal.segments:
+        name = segment_name(segment.sequence)
+        for offset in range(0, segment.end_offset + 16, 3):
+            outcome = outcome_of_flip(disk, name, offset)
+            if isinstance(outcome, WalCorruption):
+                assert outcome.name == name
+                refused += 1
+                continue
+            kept += 1
+            assert outcome.snapshot() == snapshot
+            assert tuple(outcome.all_entries()) == entries
+            assert outcome.hard_state.commit in (hard_state.commit, hard_state.commit - 1)
+    assert refused > 0
+    assert kept > 0

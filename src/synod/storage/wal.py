@@ -49,7 +49,7 @@ class Wal:
     """Appends to the last segment; knows just enough of the log to write headers and compact.
 
     Invariant: ``segments`` is non-empty, in sequence order, and the last one is written at
-    ``_offset``. The log content itself lives with the caller (``WalStorage``)."""
+    its ``end_offset``. The log content itself lives with the caller (``WalStorage``)."""
 
     def __init__(
         self, disk: Disk, config: WalConfig, state: LogState, segments: list[SegmentInfo]
@@ -61,7 +61,6 @@ class Wal:
         self.base_index = state.base_index
         self.base_term = state.base_term
         self.last_index = state.last_index()
-        self._offset = segments[-1].end_offset if segments else 0
 
     @classmethod
     def open(cls, disk: Disk, config: WalConfig | None = None) -> tuple[Wal, LogState]:
@@ -79,7 +78,7 @@ class Wal:
     @property
     def write_offset(self) -> int:
         """Where the next record goes in the last segment."""
-        return self._offset
+        return self.segments[-1].end_offset
 
     def save(
         self,
@@ -98,12 +97,12 @@ class Wal:
             return
         low_index = self._check_batch(entries, marker)
         data = b"".join(encode(record) for record in records)
-        if self._offset + len(data) > self.config.segment_bytes_max and self._has_records():
+        if self.write_offset + len(data) > self.config.segment_bytes_max and self._has_records():
             self._create_segment(data)
         else:
-            self.disk.write(self._current_name(), self._offset, data)
+            self.disk.write(self._current_name(), self.write_offset, data)
             self.disk.sync(self._current_name())
-            self._offset += len(data)
+            self.segments[-1].end_offset += len(data)
         self._remember(hard_state, entries, marker)
         segment = self.segments[-1]
         segment.low_index = LogIndex(min(segment.low_index, low_index))
@@ -137,7 +136,7 @@ class Wal:
         assert self.base_index <= self.last_index, "snapshot past the last index"
 
     def _has_records(self) -> bool:
-        return self._offset > self._start_bytes_length()
+        return self.write_offset > self._start_bytes_length()
 
     def _start_bytes_length(self) -> int:
         return len(self._start_records(self.segments[-1].sequence, LogIndex(0)))
@@ -162,7 +161,6 @@ class Wal:
         self.disk.sync(name)
         self.disk.sync_directory()
         self.segments.append(SegmentInfo(sequence, first_index, len(content)))
-        self._offset = len(content)
 
     def compact(self, index: LogIndex) -> None:
         """Remove whole segments whose live entries all lie at or below ``index``.
