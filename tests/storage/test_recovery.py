@@ -163,6 +163,18 @@ def test_row_5_misdirected_write_leaves_a_hole_before_valid_records() -> None:
     assert (error.name, error.offset) == (name, hole)
 
 
+def test_row_5_misdirected_write_over_earlier_records() -> None:
+    disk, storage = filled()
+    name = storage.wal.segment_names[-1]
+    aimed = storage.wal.write_offset
+    landed = aimed - 20
+    hit = max(offset for offset, _ in records_of(disk, name) if offset < landed)
+    disk.misdirect_next_write(name, landed - aimed)
+    storage.save(hard(1, 1, 3), [entry(storage.last_index() + 1, 1)])
+    error = corruption(disk)
+    assert (error.name, error.offset) == (name, hit)
+
+
 @pytest.mark.parametrize("region", sorted(REGIONS))
 def test_row_6_flip_in_a_segment_before_the_last(region: str) -> None:
     disk, storage = filled()
