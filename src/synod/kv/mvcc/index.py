@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from synod.kv.mvcc.keyrange import KeyRange
-from synod.kv.mvcc.revision import Revision
+from synod.kv.mvcc.revision import SUB_MAX, Revision
 
 
 @dataclass(slots=True)
@@ -50,14 +50,15 @@ class KeyIndex:
 
     def get(self, at_main: int) -> Revision | None:
         """The revision of the live version at ``at_main``, or None when absent then."""
-        found: IndexEntry | None = None
-        for entry in self.entries():
-            if entry.revision.main > at_main:
-                break
-            found = entry
-        if found is None or found.tombstone:
-            return None
-        return found.revision
+        last = len(self.generations) - 1
+        for number in range(last, -1, -1):
+            revisions = self.generations[number].revisions
+            if not revisions or revisions[0].main > at_main:
+                continue
+            position = bisect.bisect_right(revisions, Revision(at_main, SUB_MAX)) - 1
+            tombstone = number < last and position == len(revisions) - 1
+            return None if tombstone else revisions[position]
+        return None
 
     def entries(self) -> Iterator[IndexEntry]:
         last = len(self.generations) - 1

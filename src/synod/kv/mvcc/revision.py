@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SUB_MAX = (1 << 63) - 1  # above any sub-revision: Revision(main, SUB_MAX) bounds main from above
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Revision:
@@ -16,4 +18,4 @@ class Revision:
 
     def __post_init__(self) -> None:
         assert self.main >= 1, self
-        assert self.sub >= 0, self
+        assert 0 <= self.sub <= SUB_MAX, self
