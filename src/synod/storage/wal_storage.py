@@ -5,6 +5,10 @@ before it is visible. ``save`` makes one Ready durable with one fdatasync of the
 snapshot in the Ready adds the snapshot file's own syncs before it). The snapshot file is
 written (under its own name) before the WAL marker that names it, and counts only once that
 marker is durable: a save with a snapshot is as atomic as one without.
+
+Refusal: ``open`` raises ``WalCorruption`` (naming the file and offset) instead of returning
+a storage built on a damaged log, so a node whose log is corrupt has nothing to vote or
+acknowledge with. Repairing it from peers is the caller's job.
 """
 
 from __future__ import annotations
