@@ -16,6 +16,7 @@ from synod.kv.mvcc import (
     CompareResult,
     CompareTarget,
     DeleteRangeRequest,
+    DeleteRangeResponse,
     EventType,
     FutureRevision,
     KeyValue,
@@ -26,8 +27,10 @@ from synod.kv.mvcc import (
     MvccStore,
     PutRequest,
     RangeRequest,
+    RangeResponse,
     RequestOp,
     TxnRequest,
+    TxnResponse,
 )
 
 KEYS = st.sampled_from([b"a", b"ab", b"b", b"c", b"d"])
@@ -53,6 +56,7 @@ class Model:
     writes: dict[bytes, list[tuple[int, bytes | None, int]]] = field(default_factory=dict)
     leases: set[int] = field(default_factory=set)
     log: list[tuple[int, bytes, bytes | None]] = field(default_factory=list)
+    dirty: bool = False
 
     def kv_at(self, key: bytes, revision: int) -> KeyValue | None:
         current: KeyValue | None = None
@@ -93,24 +97,47 @@ class Model:
 
     def write(self, changes: list[tuple[bytes, bytes | None]], lease: int = 0) -> None:
         """Apply one write request's changes at one new revision (none: no new revision)."""
-        if not changes:
-            return
-        self.revision += 1
         for key, value in changes:
-            self.writes.setdefault(key, []).append((self.revision, value, lease))
-            self.log.append((self.revision, key, value))
+            self.change(key, value, lease)
+        self.commit()
+
+    def change(self, key: bytes, value: bytes | None, lease: int = 0) -> None:
+        """Record a change at the next revision; ``commit`` makes it the current one."""
+        self.writes.setdefault(key, []).append((self.revision + 1, value, lease))
+        self.log.append((self.revision + 1, key, value))
+        self.dirty = True
+
+    def commit(self) -> None:
+        if self.dirty:
+            self.revision += 1
+        self.dirty = False
+
+    def view(self) -> int:
+        """What reads inside a write see: its own changes once it has made some."""
+        return self.revision + 1 if self.dirty else self.revision
 
 
 @st.composite
-def txn_branches(draw: st.DrawFn) -> tuple[RequestOp, ...]:
-    """Up to three puts and single-key deletes on distinct keys (so no duplicate-key errors)."""
+def txn_branches(draw: st.DrawFn, depth: int = 1) -> tuple[RequestOp, ...]:
+    """Puts, single-key deletes and nested txns on distinct keys (so no duplicate-key errors),
+    and reads of the whole keyspace between them."""
     keys = draw(st.lists(KEYS, max_size=3, unique=True))
     ops: list[RequestOp] = []
     for key in keys:
-        if draw(st.booleans()):
+        kind = draw(st.sampled_from(["put", "delete", "read", "txn"] if depth else ["put"]))
+        if kind == "put":
             ops.append(PutRequest(key, draw(VALUES)))
-        else:
+        elif kind == "delete":
             ops.append(DeleteRangeRequest(key))
+        elif kind == "read":
+            ops.append(RangeRequest(b"\x00", b"\x00"))
+        else:
+            compare = Compare(
+                key, CompareTarget.VERSION, CompareResult.EQUAL, draw(st.integers(0, 2))
+            )
+            ops.append(
+                TxnRequest((compare,), (PutRequest(key, b"then"),), (DeleteRangeRequest(key),))
+            )
     return tuple(ops)
 
 
@@ -173,21 +200,38 @@ class StoreMatchesModel(RuleBasedStateMachine):
         success: tuple[RequestOp, ...],
         failure: tuple[RequestOp, ...],
     ) -> None:
-        current = self.model.kv_at(key, self.model.revision)
-        succeeded = (current.version if current else 0) == version
         compare = Compare(key, CompareTarget.VERSION, CompareResult.EQUAL, version)
-        response = self.store.txn(TxnRequest((compare,), success, failure))
-        assert response.succeeded is succeeded
-        changes: list[tuple[bytes, bytes | None]] = []
-        for op in success if succeeded else failure:
-            if isinstance(op, PutRequest):
-                changes.append((op.key, op.value))
-            elif isinstance(op, DeleteRangeRequest) and self.model.kv_at(
-                op.key, self.model.revision
-            ):
-                changes.append((op.key, None))
-        self.model.write(changes)
+        request = TxnRequest((compare,), success, failure)
+        response = self.store.txn(request)
+        self._check_txn(request, response, self.model.revision)
+        self.model.commit()
         assert response.revision == self.model.revision
+
+    def _check_txn(self, request: TxnRequest, response: TxnResponse, before: int) -> None:
+        """Walk the branch taken beside the responses; every compare reads the state ``before``."""
+        compare = request.compare[0]
+        current = self.model.kv_at(compare.key, before)
+        succeeded = (current.version if current else 0) == compare.operand
+        assert response.succeeded is succeeded
+        branch = request.success if succeeded else request.failure
+        assert len(response.responses) == len(branch)
+        for op, op_response in zip(branch, response.responses, strict=True):
+            if isinstance(op, PutRequest):
+                self.model.change(op.key, op.value)
+            elif isinstance(op, DeleteRangeRequest):
+                live = self.model.kv_at(op.key, self.model.view())
+                if live is not None:
+                    self.model.change(op.key, None)
+                assert isinstance(op_response, DeleteRangeResponse)
+                assert op_response.deleted == (live is not None)
+            elif isinstance(op, RangeRequest):
+                assert isinstance(op_response, RangeResponse)
+                expected = self.model.range_at(op.key, op.range_end, self.model.view())
+                assert list(op_response.kvs) == expected
+            else:
+                assert isinstance(op, TxnRequest)
+                assert isinstance(op_response, TxnResponse)
+                self._check_txn(op, op_response, before)
 
     @rule(
         key=KEYS,
