@@ -6,6 +6,8 @@ Rules (etcd's mvcc, section 4 of the reference):
   sub-revisions 0, 1, 2... in op order. Failed requests and deletes of nothing change nothing.
 - Every check runs before the first write, so a refused request leaves no trace.
 - ``compact_revision`` starts at -1 (never compacted); reads below it fail, reads at it work.
+  Invariant: ``compact_revision <= revision``.
+- Leases live in the lessor (no clock); revoking or expiring one deletes its keys at one revision.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ class MvccStore:
             raise FutureRevision
         self._compact_revision = request.revision
         self._keyspace.compact(request.revision)
+        assert self._compact_revision <= self._revision
         return CompactionResponse(self._revision)
 
     def hash_kv(self, revision: int = 0) -> HashKvResponse:
@@ -196,6 +199,7 @@ class MvccStore:
         if writer.changes > 0:
             assert writer.main == self._revision + 1
             self._revision = writer.main
+        assert self._compact_revision <= self._revision
         return self._revision
 
     def _check_read_revision(self, revision: int) -> None:

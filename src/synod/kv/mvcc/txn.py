@@ -150,16 +150,6 @@ def ops_on_path(request: TxnRequest, path: TxnPath) -> Iterator[RequestOp]:
             yield op
 
 
-def is_write(request: TxnRequest) -> bool:
-    """Whether any branch, at any depth, holds a put or a delete."""
-    for op in request.success + request.failure:
-        if isinstance(op, PutRequest | DeleteRangeRequest):
-            return True
-        if isinstance(op, TxnRequest) and is_write(op):
-            return True
-    return False
-
-
 _NO_KEY = KeyValue(b"", 0, 0, 0, b"", 0)
 
 
