@@ -17,7 +17,7 @@ from synod.core.ids import LogIndex, NodeId, Term
 from synod.core.log import Entry, HardState, Membership, Snapshot, SnapshotMeta
 from synod.replica.replica import DurableLog
 from synod.storage.disk import OsDisk, SimDisk, SimulatedCrash
-from synod.storage.wal import SEGMENT_BYTES_MIN, WalConfig
+from synod.storage.wal import SEGMENT_BYTES_MIN, WalConfig, WalFailed
 from synod.storage.wal_storage import WalStorage
 from tests.storage.helpers import SMALL, Content, content, entry, fresh, hard, reopen
 
@@ -342,3 +342,17 @@ def test_one_save_is_one_write_and_one_fdatasync() -> None:
 def test_segments_smaller_than_their_floor_are_refused() -> None:
     with pytest.raises(ConfigError):
         WalConfig(segment_bytes_max=SEGMENT_BYTES_MIN - 1)
+
+
+def test_after_a_failed_write_the_log_takes_nothing_until_reopened() -> None:
+    disk, storage = fresh()
+    storage.save(hard(1, 1), [entry(1, 1)])
+    disk.operations_max = disk.operations + 1
+    with pytest.raises(SimulatedCrash):
+        storage.save(hard(1, 1, 1), [entry(2, 1)])
+    disk.operations_max = None
+    with pytest.raises(WalFailed):
+        storage.save(entries=[entry(3, 1)])
+    recovered = reopen(disk)
+    recovered.save(hard(1, 1, 1), [entry(2, 1)])
+    assert reopen(disk).last_index() == 2

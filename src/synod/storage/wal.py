@@ -12,6 +12,10 @@ segment of its own that simply grows, because a save is never split (splitting w
 non-atomic). A new segment starts with its header, the hard state and the snapshot marker, so
 every older segment may go once compaction covers it; creation and removal fsync the
 directory.
+
+A write or sync that raises leaves the disk in an unknown state (a retried fdatasync may
+succeed for pages the kernel already dropped), so the ``Wal`` refuses every later write with
+``WalFailed``; reopening, which reads the disk back through recovery, is the only way on.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from synod.core.errors import ConfigError
+from synod.core.errors import ConfigError, SynodError
 from synod.core.ids import LogIndex
 from synod.core.log import Entry, HardState
 from synod.storage.disk import Disk
@@ -33,6 +37,10 @@ from synod.storage.recovery import (
 
 SEGMENT_BYTES_MIN = 4096
 """Smaller segments would hold little beyond their own start records."""
+
+
+class WalFailed(SynodError):
+    """A write or sync failed earlier: this ``Wal`` object takes no more writes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,8 @@ class Wal:
         self.base_index = state.base_index
         self.base_term = state.base_term
         self.last_index = state.last_index()
+        self.failure: BaseException | None = None
+        """Set by a write or sync that raised: the log takes no more writes (``WalFailed``)."""
 
     @classmethod
     def open(cls, disk: Disk, config: WalConfig | None = None) -> tuple[Wal, LogState]:
@@ -95,17 +105,32 @@ class Wal:
             records.append(hard_state)
         if not records:
             return
+        self._check_usable()
         low_index = self._check_batch(entries, marker)
         data = b"".join(encode(record) for record in records)
+        try:
+            self._write(data)
+        except BaseException as error:
+            self.failure = error
+            raise
+        self._remember(hard_state, entries, marker)
+        segment = self.segments[-1]
+        segment.low_index = LogIndex(min(segment.low_index, low_index))
+
+    def _write(self, data: bytes) -> None:
         if self.write_offset + len(data) > self.config.segment_bytes_max and self._has_records():
             self._create_segment(data)
         else:
             self.disk.write(self._current_name(), self.write_offset, data)
             self.disk.sync(self._current_name())
             self.segments[-1].end_offset += len(data)
-        self._remember(hard_state, entries, marker)
-        segment = self.segments[-1]
-        segment.low_index = LogIndex(min(segment.low_index, low_index))
+
+    def _check_usable(self) -> None:
+        """After a failed write or sync, what reached the disk is unknown: a retried fdatasync
+        can report success for pages the kernel already dropped. Only a reopen (recovery
+        reading the disk back) may continue."""
+        if self.failure is not None:
+            raise WalFailed(f"the log failed earlier ({self.failure!r}); reopen it to go on")
 
     def _check_batch(self, entries: Sequence[Entry], marker: SnapshotMarker | None) -> LogIndex:
         """Assert the batch continues the log; return the lowest index it writes."""
@@ -167,6 +192,7 @@ class Wal:
 
         The marker for ``index`` must already be durable (written by ``save``), so a crash
         between removals leaves a log that still replays."""
+        self._check_usable()
         assert index <= self.base_index, f"compact({index}) before its marker ({self.base_index})"
         keep_from = 0
         low_after = self.segments[-1].low_index
@@ -175,9 +201,13 @@ class Wal:
             if low_after <= index + 1:
                 keep_from = position
                 break
-        for segment in self.segments[:keep_from]:
-            self.disk.remove(segment_name(segment.sequence))
-        if keep_from:
-            self.disk.sync_directory()
+        try:
+            for segment in self.segments[:keep_from]:
+                self.disk.remove(segment_name(segment.sequence))
+            if keep_from:
+                self.disk.sync_directory()
+        except BaseException as error:
+            self.failure = error
+            raise
         del self.segments[:keep_from]
         assert self.segments, "the last segment is never removed"
