@@ -103,3 +103,16 @@ def test_replay_commands_round_trip_through_the_parser():
         4000,
         True,
     )
+
+
+def test_disk_wal_runs_the_wal_and_says_so(capsys):
+    assert run(["--nodes", "3", "--seed", "4", "--ticks", "300", "--disk", "wal"]) == 0
+    out = capsys.readouterr().out
+    assert "(default faults, wal disk)" in out
+    assert "corrupt nodes refused 0" in out
+    assert out.rstrip().endswith("PASS")
+    assert (
+        RunSpec("raft", 3, 4, 300, swarm=True, disk="wal")
+        .replay_command()
+        .endswith("--swarm --disk wal")
+    )

@@ -7,9 +7,14 @@ fsync completes, and clients whose history is checked for linearizability at the
 ``random.Random(seed)`` owned by the world decides everything, and one scheduler (a priority
 queue keyed by time and sequence number) owns all ordering, so a seed replays byte for byte.
 
-Rules: may import ``synod.replica``, ``synod.kv``, ``synod.check``, ``synod.consensus`` and
-``synod.core``; never ``synod.server`` (a sibling) or ``synod.cli``. Randomness comes only from
-the world's RNG (and RNGs derived from it); the wall clock is read only to report speed.
+With ``SimConfig.disk="wal"`` each node runs the real WAL (``synod.storage``) on a ``SimDisk``:
+a crash loses unsynced writes (maybe tearing the last one), every restart runs recovery, and a
+node whose log recovery refuses stays down for the rest of the run.
+
+Rules: may import ``synod.replica``, ``synod.kv``, ``synod.check``, ``synod.storage``,
+``synod.consensus`` and ``synod.core``; never ``synod.server`` (a sibling) or ``synod.cli``.
+Randomness comes only from the world's RNG (and RNGs derived from it); the wall clock is read
+only to report speed.
 """
 
 from synod.sim.config import FaultProfile, SimConfig

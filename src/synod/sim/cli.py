@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from synod.sim.config import UNITS_PER_TICK
+from synod.sim.config import DISK_KINDS, UNITS_PER_TICK
 from synod.sim.engines import ENGINES, lookup_engine
 from synod.sim.result import SimResult
 from synod.sim.sweep import Outcome, RunSpec, specs_for, sweep
@@ -37,6 +37,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="random fault kinds and intensities derived from the seed (always on in sweeps)",
     )
+    parser.add_argument(
+        "--disk",
+        choices=DISK_KINDS,
+        default="memory",
+        help="each node's durable storage: in memory, or the real WAL on a simulated disk",
+    )
     parser.add_argument("--no-check", action="store_true", help="skip the linearizability check")
     parser.add_argument("--verbose", action="store_true", help="print the event log (one seed)")
 
@@ -54,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         ticks=args.ticks,
         swarm=args.swarm or args.seeds is not None,
         check=not args.no_check,
+        disk=args.disk,
     )
     if args.seeds is None:
         return _run_one(template, verbose=args.verbose)
@@ -121,7 +128,7 @@ def summary_lines(spec: RunSpec, result: SimResult) -> list[str]:
     )
     return [
         f"synod sim: {spec.engine}, {spec.nodes} nodes, seed {spec.seed}, "
-        f"{stats.ticks} ticks ({profile} faults)",
+        f"{stats.ticks} ticks ({profile} faults, {spec.disk} disk)",
         f"  engine: {knobs}",
         f"  elections {stats.elections} (leader changes {stats.leader_changes}), "
         f"commits {stats.commits}, compactions {stats.compactions}, "
@@ -129,7 +136,7 @@ def summary_lines(spec: RunSpec, result: SimResult) -> list[str]:
         f"  messages: sent {stats.messages_sent}, delivered {stats.messages_delivered}, "
         f"dropped {stats.messages_dropped}, duplicated {stats.messages_duplicated}",
         f"  faults: {faults or 'none'}; crashes {stats.crashes}, restarts {stats.restarts}"
-        f", nodes added {stats.nodes_added}",
+        f", nodes added {stats.nodes_added}, corrupt nodes refused {stats.corrupt_nodes}",
         f"  clients: ok {stats.operations_ok}, failed {stats.operations_failed}, "
         f"unknown {stats.operations_unknown}; {stats.operations_checked} operations checked: "
         f"{stats.verdict}",
@@ -149,7 +156,8 @@ def _run_sweep(specs: list[RunSpec], jobs: int) -> int:
     elapsed = time.perf_counter() - started
     first = specs[0]
     print(
-        f"sweep: {first.engine}, {first.nodes} nodes, {first.ticks} ticks, seeds "
+        f"sweep: {first.engine}, {first.nodes} nodes, {first.ticks} ticks{_disk_note(first)}, "
+        f"seeds "
         f"{specs[0].seed}-{specs[-1].seed}: {len(specs) - len(failures)} passed, "
         f"{len(failures)} failed in {elapsed:.1f} s ({len(specs) / elapsed:.2f} seeds/s)"
     )
@@ -157,6 +165,10 @@ def _run_sweep(specs: list[RunSpec], jobs: int) -> int:
         print(f"FAIL seed {outcome.spec.seed}: {outcome.violations[0]}")
         print(f"  replay: {outcome.spec.replay_command()}")
     return 1 if failures else 0
+
+
+def _disk_note(spec: RunSpec) -> str:
+    return "" if spec.disk == "memory" else f", {spec.disk} disk"
 
 
 def _progress_line(outcome: Outcome, count: int, total: int) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from synod.core.config import EngineConfig
 from synod.core.errors import ConfigError
 from synod.replica import ReplicaConfig
+from synod.storage.wal import WalConfig
 
 UNITS_PER_TICK = 100
 
@@ -28,6 +29,15 @@ FAULT_KINDS = (
     "membership",
     "leader_crash",
 )
+"""Fault kinds a swarm profile picks from (all of them work on any disk)."""
+
+DISK_FAULT_KINDS = ("disk_corruption",)
+"""Faults only a WAL on a simulated disk can suffer; drawn from their own RNG in a swarm so the
+memory-disk profiles of existing seeds stay as they were."""
+
+DISK_KINDS = ("memory", "wal")
+"""``memory``: ``MemoryStorage`` as the durable disk. ``wal``: the real ``WalStorage`` on a
+``SimDisk`` that loses unsynced writes on a crash and whose recovery runs on every restart."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +59,8 @@ class FaultProfile:
     leader_crash_probability: float = 0.05
     """A newly elected leader is crashed within ``leader_crash_ticks_max`` ticks."""
     leader_crash_ticks_max: int = 5
+    disk_corruption_probability: float = 0.05
+    """Per restart of a crashed node (WAL disks only): a bit flips in one of its segments."""
     fsync_units_min: int = 5
     fsync_units_max: int = 80
     down_nodes_max: int | None = None
@@ -64,6 +76,7 @@ class FaultProfile:
             self.pause_probability,
             self.membership_probability,
             self.leader_crash_probability,
+            self.disk_corruption_probability,
         ]
         if not all(0.0 <= p <= 1.0 for p in probabilities):
             raise ConfigError("fault probabilities must lie in [0, 1]")
@@ -88,6 +101,7 @@ class FaultProfile:
             pause_probability=0.0,
             membership_probability=0.0,
             leader_crash_probability=0.0,
+            disk_corruption_probability=0.0,
         )
 
     @classmethod
@@ -115,7 +129,13 @@ class FaultProfile:
             membership_probability=pick("membership", 0.001, 0.01),
             leader_crash_probability=pick("leader_crash", 0.05, 0.5),
             fsync_units_max=rng.choice((10, 80, 300)),
+            disk_corruption_probability=_swarm_disk_corruption(seed),
         )
+
+
+def _swarm_disk_corruption(seed: int) -> float:
+    rng = random.Random(f"swarm-disk:{seed}")
+    return rng.uniform(0.01, 0.2) if rng.random() < 0.6 else 0.0
 
 
 def _sim_engine_config() -> EngineConfig:
@@ -161,6 +181,11 @@ class SimConfig:
     checker_budget_s: float = 20.0
     inbox_messages_max: int = 10_000
     """Messages (and requests) a paused node queues before dropping the oldest."""
+    disk: str = "memory"
+    """One of ``DISK_KINDS``: what each node's durable storage is."""
+    wal_segment_bytes_max: int = 16 << 10
+    """Small segments (for ``disk="wal"``), so runs roll and compact them, and a sync (which
+    copies the file's image on a ``SimDisk``) stays cheap."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -178,7 +203,13 @@ class SimConfig:
             raise ConfigError("request_timeout_ticks and request_attempts_max must be >= 1")
         if self.client_think_ticks_max < 0:
             raise ConfigError("client_think_ticks_max must be >= 0")
+        if self.disk not in DISK_KINDS:
+            raise ConfigError(f"disk must be one of {', '.join(DISK_KINDS)} (got {self.disk!r})")
+        self.wal_config()  # raises ConfigError for a segment size the WAL refuses
         self.faults.validate()
+
+    def wal_config(self) -> WalConfig:
+        return WalConfig(segment_bytes_max=self.wal_segment_bytes_max)
 
     @property
     def heal_tick(self) -> int:

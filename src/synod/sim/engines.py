@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from synod.consensus.storage import MemoryStorage
 from synod.core.config import EngineConfig
-from synod.core.engine import Engine, Rng, Role
+from synod.core.engine import Engine, LogStorage, Rng, Role
 from synod.core.ids import LogIndex, NodeId, Term
 
 
@@ -36,7 +35,7 @@ class SimEngine(Engine, Protocol):
     def log_term(self, index: LogIndex) -> Term | None: ...
 
 
-EngineFactory = Callable[[NodeId, MemoryStorage, EngineConfig, Rng], SimEngine]
+EngineFactory = Callable[[NodeId, LogStorage, EngineConfig, Rng], SimEngine]
 
 
 def _raft() -> EngineFactory:

@@ -4,6 +4,12 @@ Partitions (one at a time), crashes and pauses (never more than ``down_nodes_max
 once), and membership changes: remove a voter, later add a new node with an empty disk as a
 learner, then promote it once it has caught up. The membership flow runs one change at a time
 and only when the remaining voters keep a live majority; it finishes during healing too.
+
+With WAL disks, a crashed node may have a bit flipped in one of its segment files just before
+it restarts (``disk_corruption``). Recovery must then refuse the log and the node stays down
+for good, so corruption counts against the down budget forever: it strikes only while the
+membership flow is idle (every member a voter) and only while the corrupt nodes stay within
+``down_nodes_max``, which keeps a live majority possible for the rest of the run.
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from synod.consensus.storage import MemoryStorage
 from synod.core.errors import ProposalDropped
 from synod.core.ids import LogIndex, NodeId
 from synod.core.log import ChangeKind, Membership, MembershipChange, MembershipError
 from synod.sim.config import UNITS_PER_TICK
 from synod.sim.network import choose_partition
 from synod.sim.node import NodeState, SimNode
+from synod.storage.records import Fault, decode
+from synod.storage.recovery import segment_name
+from synod.storage.wal_storage import WalStorage
 
 if TYPE_CHECKING:
     from synod.sim.world import World
@@ -111,7 +119,8 @@ class Nemesis:
 
     def _may_take_down(self) -> bool:
         world = self._world
-        down = sum(n.state in (NodeState.CRASHED, NodeState.PAUSED) for n in world.nodes.values())
+        down_states = (NodeState.CRASHED, NodeState.PAUSED, NodeState.CORRUPT)
+        down = sum(n.state in down_states for n in world.nodes.values())
         return not world.healing and down < world.config.down_nodes_max
 
     def on_new_leader(self, node: SimNode) -> None:
@@ -134,8 +143,39 @@ class Nemesis:
             self._crash(node)
 
     def _restart(self, node: SimNode) -> None:
-        if node.state is NodeState.CRASHED:
-            self._world.start(node)
+        if node.state is not NodeState.CRASHED:
+            return
+        world = self._world
+        probability = world.config.faults.disk_corruption_probability
+        if world.config.disk == "wal" and probability and self._rng.random() < probability:
+            self._maybe_corrupt(node)
+        world.start(node)
+
+    def _maybe_corrupt(self, node: SimNode) -> None:
+        """Flip one bit of a crashed node's log, where recovery must see it (not in the very
+        last record, which no checksum can tell from a torn write)."""
+        world = self._world
+        corrupt = sum(n.state is NodeState.CORRUPT for n in world.nodes.values())
+        if self.membership.phase is not Phase.IDLE or corrupt + 1 > world.config.down_nodes_max:
+            return
+        assert node.disk is not None, f"{node} has no simulated disk"
+        assert isinstance(node.storage, WalStorage), f"{node} has no WAL"
+        name, offset = self._corruptible_byte(node.storage)
+        if offset is None:
+            return
+        node.disk.flip_bit(name, offset, self._rng.randrange(8))
+        world.stats.faults["disk_corruption"] += 1
+        world.scheduler.note(f"disk corruption {node.node_id} {name}@{offset}")
+        world.log(f"node {node.node_id}: a bit flips in {name} at offset {offset}")
+
+    def _corruptible_byte(self, storage: WalStorage) -> tuple[str, int | None]:
+        segments = storage.wal.segments
+        segment = self._rng.choice(segments)
+        name = segment_name(segment.sequence)
+        end = segment.end_offset
+        if segment is segments[-1]:
+            end = _last_record_start(storage.wal.disk.read(name), segment.end_offset)
+        return name, self._rng.randrange(end) if end > 0 else None
 
     def _resume(self, node: SimNode, life: int) -> None:
         if node.state is NodeState.PAUSED and node.life == life:
@@ -261,7 +301,7 @@ class MembershipFlow:
         whose stale configuration still lists that id."""
         world = self._world
         assert world.nodes[self.node].state is NodeState.REMOVED, f"re-adding {self.node}"
-        node = SimNode(NodeId(max(world.nodes) + 1), MemoryStorage())
+        node = world.new_node(NodeId(max(world.nodes) + 1), None)
         world.nodes[node.node_id] = node
         world.stats.nodes_added += 1
         world.log(f"node {node.node_id} starts with empty storage to replace node {self.node}")
@@ -280,3 +320,14 @@ class MembershipFlow:
             return  # retried after MEMBERSHIP_RETRY_TICKS
         self._world.log(f"membership: node {leader.node_id} proposes {change}")
         self._world.pump(leader)
+
+
+def _last_record_start(data: bytes, end_offset: int) -> int:
+    """Where the last record before ``end_offset`` begins (0 if there is none)."""
+    offset = start = 0
+    while offset < end_offset:
+        decoded = decode(data, offset)
+        if isinstance(decoded, Fault):
+            break
+        start, offset = offset, decoded[1]
+    return start

@@ -1,8 +1,10 @@
 """One simulated node: durable storage that survives crashes, and a volatile life on top.
 
-The ``MemoryStorage`` is the node's disk after fsync. A Ready taken from the replica is the
-unsynced write buffer: it reaches the storage only when its fsync completes, so a crash before
-that loses it, exactly like a real page cache. Everything else (engine, replica, state machine,
+The storage is the node's disk after fsync: a ``MemoryStorage``, or (``disk="wal"``) a
+``WalStorage`` on the node's ``SimDisk``, reopened through recovery on every restart. A Ready
+taken from the replica is the unsynced write buffer: it reaches the storage only when its fsync
+completes (``persist`` then writes and syncs it through the WAL), so a crash before that loses
+it, exactly like a real page cache. Everything else (engine, replica, state machine,
 the Ready in flight, a paused node's inbox) is the node's life, rebuilt from the storage on
 restart. ``life`` counts restarts so events scheduled in an earlier life are ignored.
 """
@@ -17,9 +19,13 @@ from synod.core.engine import Message, Ready, Role
 from synod.core.ids import LogIndex, NodeId
 from synod.kv import KvResult
 from synod.replica import Replica
+from synod.storage.disk import SimDisk
+from synod.storage.wal_storage import WalStorage
 
 RECENT_VOTER_SETS = 3
 """Configurations remembered per node: the current one and the two before it."""
+
+NodeStorage = MemoryStorage | WalStorage
 
 InboxItem = Message | tuple[str, bytes, bytes]
 """A queued peer message, or a client request ("write" | "read", request id, payload)."""
@@ -31,12 +37,19 @@ class NodeState(enum.StrEnum):
     CRASHED = "crashed"
     REMOVED = "removed"
     """Taken out of the cluster by a membership change; never comes back (ids are not reused)."""
+    CORRUPT = "corrupt"
+    """Its WAL failed recovery at a restart: it holds nothing it may vote or acknowledge with,
+    so it stays down for the rest of the run (and counts as down for the fault budget)."""
 
 
 class SimNode:
-    def __init__(self, node_id: NodeId, storage: MemoryStorage) -> None:
+    def __init__(self, node_id: NodeId, storage: NodeStorage, disk: SimDisk | None = None) -> None:
         self.node_id = node_id
         self.storage = storage
+        """What survived the last crash. For a corrupt node: what its disk held when the fault
+        struck (the engine made it durable; the media lost it later)."""
+        self.disk = disk
+        """The simulated disk under a ``WalStorage``; None for a ``MemoryStorage``."""
         self.state = NodeState.CRASHED
         self.life = 0
         self.replica: Replica[KvResult] | None = None

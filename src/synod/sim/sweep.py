@@ -26,11 +26,16 @@ class RunSpec:
     ticks: int
     swarm: bool
     check: bool = True
+    disk: str = "memory"
 
     def config(self) -> SimConfig:
         if not self.swarm:
             return SimConfig(
-                seed=self.seed, nodes=self.nodes, ticks=self.ticks, check_linearizability=self.check
+                seed=self.seed,
+                nodes=self.nodes,
+                ticks=self.ticks,
+                check_linearizability=self.check,
+                disk=self.disk,
             )
         return SimConfig(
             seed=self.seed,
@@ -39,6 +44,7 @@ class RunSpec:
             faults=FaultProfile.swarm(self.seed),
             engine_config=swarm_engine_config(self.seed),
             check_linearizability=self.check,
+            disk=self.disk,
         )
 
     def replay_command(self) -> str:
@@ -50,6 +56,8 @@ class RunSpec:
             parts.append("--swarm")
         if not self.check:
             parts.append("--no-check")
+        if self.disk != "memory":
+            parts.append(f"--disk {self.disk}")
         return " ".join(parts)
 
 

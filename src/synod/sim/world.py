@@ -34,6 +34,9 @@ from synod.sim.network import Network
 from synod.sim.node import NodeState, SimNode
 from synod.sim.result import SimResult, SimStats
 from synod.sim.scheduler import Scheduler
+from synod.storage.disk import SimDisk
+from synod.storage.records import WalCorruption
+from synod.storage.wal_storage import WalStorage
 
 READY_BURST_MAX = 64
 """Readies a node carries out back to back without an fsync before yielding to the world."""
@@ -62,7 +65,7 @@ class World:
         self._request_counter = 0
         self._last_leader = NO_NODE
         voters = frozenset(NodeId(n) for n in range(1, config.nodes + 1))
-        self.nodes = {n: SimNode(n, MemoryStorage(Membership(voters))) for n in sorted(voters)}
+        self.nodes = {n: self.new_node(n, Membership(voters)) for n in sorted(voters)}
         self.nemesis = Nemesis(self)
         for node in self.nodes.values():
             self.start(node)
@@ -175,8 +178,36 @@ class World:
 
     # -- node lifecycle -----------------------------------------------------------------------
 
+    def new_node(self, node_id: NodeId, membership: Membership | None) -> SimNode:
+        """A node with an empty disk (bootstrapped with ``membership`` for a founding member).
+
+        With ``disk="wal"`` the disk is a ``SimDisk`` with its own RNG derived from the world's
+        (drawn only then, so memory-disk runs replay as before)."""
+        if self.config.disk == "memory":
+            return SimNode(node_id, MemoryStorage(membership))
+        disk = SimDisk(random.Random(self.rng.getrandbits(64)))
+        storage = WalStorage.open(disk, self.config.wal_config(), membership)
+        return SimNode(node_id, storage, disk)
+
+    def _reopen(self, node: SimNode) -> bool:
+        """Recover a WAL node's storage from its disk; False (and the node kept down for good)
+        when recovery finds the log damaged: it must not vote or acknowledge with it."""
+        if node.disk is None or node.life == 0:
+            return True
+        try:
+            node.storage = WalStorage.open(node.disk, self.config.wal_config())
+        except WalCorruption as error:
+            node.state = NodeState.CORRUPT
+            self.stats.corrupt_nodes += 1
+            self.scheduler.note(f"corrupt {node.node_id}")
+            self.log(f"node {node.node_id} refused: its log is corrupt ({error})")
+            return False
+        return True
+
     def start(self, node: SimNode) -> None:
         """(Re)start a node over its durable storage, with a fresh RNG derived from the world."""
+        if not self._reopen(node):
+            return
         rng = random.Random(self.rng.getrandbits(64))
         engine = self._factory(node.node_id, node.storage, self.config.engine_config, rng)
         replica: Replica[KvResult] = Replica(
@@ -201,6 +232,8 @@ class World:
     def crash(self, node: SimNode, state: NodeState = NodeState.CRASHED) -> None:
         assert node.up, f"crashing {node}"
         node.stop(state)
+        if node.disk is not None:
+            node.disk.crash(tear=self.rng.random() < 0.5)
         self.engines.pop(node.node_id, None)
         if state is NodeState.CRASHED:
             self.stats.crashes += 1
