@@ -93,3 +93,19 @@ def test_disk_config_is_validated():
         SimConfig(disk="tape")
     with pytest.raises(ConfigError, match="segment_bytes_max"):
         SimConfig(disk="wal", wal_segment_bytes_max=100)
+
+
+def test_power_cuts_in_the_middle_of_an_fsync_happen_and_recovery_copes():
+    cuts = 0
+    for seed in range(1, 6):
+        config = SimConfig(seed=seed, nodes=5, ticks=1000, faults=CORRUPTING, disk="wal")
+        result = simulate(dataclasses.replace(config, check_linearizability=False))
+        assert result.violations == [], f"seed {seed}"
+        cuts += result.stats.faults["power_cut_in_fsync"]
+    assert cuts > 0
+
+
+def test_clients_homed_on_a_corrupt_node_rebind_so_the_cluster_stays_live():
+    # Seed 7 corrupts node 6 while every client is homed on it; they must move elsewhere.
+    outcome = run_spec(RunSpec("raft", 5, 7, 3000, swarm=True, disk="wal"))
+    assert outcome.violations == (), outcome.spec.replay_command()

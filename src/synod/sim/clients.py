@@ -48,8 +48,12 @@ class ClientDriver:
         return [members[(first + index) % len(members)] for index in range(count)]
 
     def _members(self) -> list[NodeId]:
+        """The nodes clients talk to: every member but those gone for good (removed, or
+        refused for a corrupt log); a client homed on one of those rebinds, as it would
+        after an operator took the machine out."""
         nodes = self._world.nodes
-        return sorted(n for n, node in nodes.items() if node.state is not NodeState.REMOVED)
+        gone = (NodeState.REMOVED, NodeState.CORRUPT)
+        return sorted(n for n, node in nodes.items() if node.state not in gone)
 
     def _schedule_next(self, client: Client) -> None:
         think_ticks = self._world.config.client_think_ticks_max
@@ -63,7 +67,7 @@ class ClientDriver:
         client.attempt = Attempt(command, self._world.scheduler.now)
         members = self._members()
         if client.home not in members:
-            client.home = self._rng.choice(members)  # its node left the cluster: rebind
+            client.home = self._rng.choice(members)  # its node is gone for good: rebind
         client.target = client.home
         self._send(client)
 

@@ -34,12 +34,15 @@ from synod.sim.network import Network
 from synod.sim.node import NodeState, SimNode
 from synod.sim.result import SimResult, SimStats
 from synod.sim.scheduler import Scheduler
-from synod.storage.disk import SimDisk
+from synod.storage.disk import SimDisk, SimulatedCrash
 from synod.storage.records import WalCorruption
 from synod.storage.wal_storage import WalStorage
 
 READY_BURST_MAX = 64
 """Readies a node carries out back to back without an fsync before yielding to the world."""
+POWER_CUT_OPERATIONS_MAX = 6
+"""A power cut during an fsync lets fewer than this many disk operations through first (a
+Ready's save takes 2 to 4: a snapshot file, the log write and its sync, segment creation)."""
 EVENTS_PER_TICK_MAX = 20_000
 """A bound on the scheduler loop (a healthy 7-node tick takes well under 100 events): a tick
 that needs more is a message storm, reported instead of hanging the run."""
@@ -231,6 +234,8 @@ class World:
 
     def crash(self, node: SimNode, state: NodeState = NodeState.CRASHED) -> None:
         assert node.up, f"crashing {node}"
+        if node.disk is not None and state is NodeState.CRASHED:
+            self._maybe_cut_power_during_fsync(node, node.disk)
         node.stop(state)
         if node.disk is not None:
             node.disk.crash(tear=self.rng.random() < 0.5)
@@ -238,6 +243,22 @@ class World:
         if state is NodeState.CRASHED:
             self.stats.crashes += 1
         self.log(f"node {node.node_id} {'crashes' if state is NodeState.CRASHED else 'removed'}")
+
+    def _maybe_cut_power_during_fsync(self, node: SimNode, disk: SimDisk) -> None:
+        """Half the crashes of a WAL node whose Ready is unsynced strike in the middle of its
+        write: the disk takes a few of the Ready's operations, then the power goes (and the
+        crash that follows may tear the last write). Recovery must cope with whatever is left;
+        nothing of that Ready was sent, so losing any of it is allowed."""
+        ready = node.in_flight
+        if ready is None or node.synced or node.replica is None or self.rng.random() >= 0.5:
+            return
+        disk.operations_max = disk.operations + self.rng.randrange(POWER_CUT_OPERATIONS_MAX)
+        try:
+            node.replica.persist(ready)
+        except SimulatedCrash:
+            self.stats.faults["power_cut_in_fsync"] += 1
+            self.scheduler.note(f"power cut in fsync {node.node_id}")
+            self.log(f"node {node.node_id}: the power goes in the middle of its fsync")
 
     def pause(self, node: SimNode) -> None:
         assert node.running, f"pausing {node}"
