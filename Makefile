@@ -34,10 +34,12 @@ check: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-# The default sweep: 400 seeds over 3 and 5 nodes with swarm faults, part of `make test`.
+# The default sweep, part of `make test`: 400 seeds over 3 and 5 nodes with swarm faults,
+# and 200 seeds whose nodes run the real write-ahead log on simulated disks with disk faults.
 sweep: $(STAMP)
 	$(BIN)/synod sim --engine raft --nodes 3 --seeds 1-250 --ticks 4000 --jobs $(JOBS)
 	$(BIN)/synod sim --engine raft --nodes 5 --seeds 1-150 --ticks 4000 --jobs $(JOBS)
+	$(BIN)/synod sim --engine raft --nodes 3 --seeds 1-200 --ticks 3000 --disk wal --jobs $(JOBS)
 
 test: check unit sweep
 

@@ -234,3 +234,28 @@ def test_the_real_raft_engine_serves_a_write_and_a_read_on_one_node():
     assert [e for e in effects if isinstance(e, Done)] == [Done(b"r", "v", replica.applied_index)]
     assert storage.all_entries()[-1].index == replica.applied_index
     assert isinstance(storage.all_entries()[0], Entry)
+
+
+class CountingStorage(MemoryStorage):
+    """Counts the durable writes a runtime would fsync."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saves = 0
+
+    def save(self, hard_state=None, entries=(), snapshot=None) -> None:
+        self.saves += 1
+        super().save(hard_state, entries, snapshot)
+
+
+def test_one_ready_is_one_save_so_a_wal_fsyncs_once():
+    storage = CountingStorage()
+    replica, _, _ = make(storage=storage)
+    replica.submit(b"r1", put("a", "1"))
+    ready = replica.ready()
+    assert ready is not None
+    assert ready.entries
+    assert ready.hard_state is not None
+    replica.persist(ready)
+    assert storage.saves == 1
+    assert storage.last_index() == 1

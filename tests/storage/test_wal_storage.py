@@ -296,7 +296,7 @@ def test_wal_storage_is_what_the_engine_reads_and_the_replica_writes() -> None:
     _, storage = fresh()
     readable: LogStorage = storage
     durable: DurableLog = storage
-    durable.append((entry(1, 1),))
+    durable.save(entries=(entry(1, 1),))
     assert readable.last_index() == 1
 
 

@@ -7,7 +7,7 @@ so ``entries[i - offset]`` is the entry at index ``i``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from synod.core.errors import LogCompacted, LogUnavailable
 from synod.core.ids import LogIndex, Term
@@ -68,6 +68,19 @@ class MemoryStorage:
         return self._snapshot
 
     # -- writes, made by the driver after a Ready ---------------------------------------------
+
+    def save(
+        self,
+        hard_state: HardState | None = None,
+        entries: Sequence[Entry] = (),
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        """One Ready's writes, in the order recovery expects: snapshot, entries, hard state."""
+        if snapshot is not None:
+            self.apply_snapshot(snapshot)
+        self.append(entries)
+        if hard_state is not None:
+            self.set_hard_state(hard_state)
 
     def set_hard_state(self, hard_state: HardState) -> None:
         self.hard_state = hard_state

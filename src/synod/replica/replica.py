@@ -7,6 +7,7 @@ simulator puts a delay (and possibly a crash) between the two, so they are separ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -34,13 +35,17 @@ class StateMachine(Protocol[ResultT_co]):
 
 
 class DurableLog(Protocol):
-    """The write side of a node's log storage (``MemoryStorage`` fits; the WAL will)."""
+    """The write side of a node's log storage (``MemoryStorage``, ``WalStorage``).
 
-    def set_hard_state(self, hard_state: HardState) -> None: ...
+    ``save`` takes all of one Ready's writes at once so that a log on disk makes them durable
+    with one fdatasync (group commit), not one per kind of write."""
 
-    def append(self, entries: tuple[Entry, ...]) -> None: ...
-
-    def apply_snapshot(self, snapshot: Snapshot) -> None: ...
+    def save(
+        self,
+        hard_state: HardState | None = None,
+        entries: Sequence[Entry] = (),
+        snapshot: Snapshot | None = None,
+    ) -> None: ...
 
     def compact(self, snapshot: Snapshot) -> None: ...
 
@@ -168,12 +173,8 @@ class Replica(Generic[ResultT]):
         """Write what the Ready asks to make durable; the runtime fsyncs after this."""
         assert ready is self._in_flight, "persisting a Ready that is not in flight"
         storage = self.storage
-        if ready.snapshot is not None:
-            storage.apply_snapshot(ready.snapshot)
-        if ready.entries:
-            storage.append(ready.entries)
-        if ready.hard_state is not None:
-            storage.set_hard_state(ready.hard_state)
+        if ready.snapshot is not None or ready.entries or ready.hard_state is not None:
+            storage.save(ready.hard_state, ready.entries, ready.snapshot)
         if ready.compaction is not None:
             storage.compact(ready.compaction)
             self._snapshot_index = max(self._snapshot_index, ready.compaction.meta.index)
