@@ -12,7 +12,7 @@ help:
 	@echo "make test   every check and test (what CI runs)"
 	@echo "make check  format, lint, types and import contracts"
 	@echo "make soak   long seed sweeps (3, 5 and 7 nodes)"
-	@echo "make bench  simulator and checker benchmarks"
+	@echo "make bench  simulator, checker and write-ahead log benchmarks"
 
 setup: $(STAMP)
 
@@ -51,6 +51,7 @@ soak: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m synod.cli.bench
+	$(BIN)/python -m synod.storage.bench
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
