@@ -28,14 +28,20 @@ class MemoryStorage:
     """
 
     def __init__(self, membership: Membership | None = None) -> None:
-        if membership is None:
-            self.hard_state = HardState()
-            self._snapshot = Snapshot()
-        else:
-            self.hard_state = HardState(BOOTSTRAP_TERM, commit=BOOTSTRAP_INDEX)
-            self._snapshot = Snapshot(SnapshotMeta(BOOTSTRAP_INDEX, BOOTSTRAP_TERM, membership))
-        meta = self._snapshot.meta
-        self._entries: list[Entry] = [Entry(meta.index, meta.term)]
+        hard_state, snapshot = HardState(), Snapshot()
+        if membership is not None:
+            hard_state, snapshot = bootstrap_state(membership)
+        self.hard_state = hard_state
+        self._snapshot = snapshot
+        self._entries: list[Entry] = [Entry(snapshot.meta.index, snapshot.meta.term)]
+
+    def _load(self, hard_state: HardState, snapshot: Snapshot, entries: Sequence[Entry]) -> None:
+        """Replace the contents wholesale with a recovered log (entries follow the snapshot)."""
+        meta = snapshot.meta
+        assert not entries or entries[0].index == meta.index + 1, "entries must follow the snapshot"
+        self.hard_state = hard_state
+        self._snapshot = snapshot
+        self._entries = [Entry(meta.index, meta.term), *entries]
 
     # -- LogStorage (read side) --------------------------------------------------------------
 
@@ -75,35 +81,39 @@ class MemoryStorage:
         entries: Sequence[Entry] = (),
         snapshot: Snapshot | None = None,
     ) -> None:
-        """One Ready's writes, in the order recovery expects: snapshot, entries, hard state."""
+        """One Ready's writes, in the order recovery expects: a snapshot received from the
+        leader (it replaces the whole log), then entries (replacing any conflicting suffix),
+        then the hard state. The single write primitive: subclasses that persist override it
+        (and ``compact``), and the convenience writers below all come through here."""
         if snapshot is not None:
-            self.apply_snapshot(snapshot)
-        self.append(entries)
+            meta = snapshot.meta
+            assert meta.index >= self._snapshot.meta.index, "snapshot older than the one held"
+            self._snapshot = snapshot
+            self._entries = [Entry(meta.index, meta.term)]
+        if entries:
+            self._append(entries)
         if hard_state is not None:
-            self.set_hard_state(hard_state)
+            self.hard_state = hard_state
 
-    def set_hard_state(self, hard_state: HardState) -> None:
-        self.hard_state = hard_state
-
-    def append(self, entries: Iterable[Entry]) -> None:
-        """Append entries, replacing any conflicting suffix (entries must be contiguous)."""
-        batch = list(entries)
-        if not batch:
-            return
-        first = batch[0].index
+    def _append(self, entries: Sequence[Entry]) -> None:
+        first = entries[0].index
         offset = self._entries[0].index
         assert first > offset, f"appending compacted index {first} (snapshot at {offset})"
         assert first <= self.last_index() + 1, f"gap: appending {first} after {self.last_index()}"
         del self._entries[first - offset :]
-        self._entries.extend(batch)
-        assert self._entries[-1].index - offset == len(self._entries) - 1
+        self._entries.extend(entries)
+        assert self._entries[-1].index - offset == len(self._entries) - 1, "log not contiguous"
+
+    def set_hard_state(self, hard_state: HardState) -> None:
+        self.save(hard_state=hard_state)
+
+    def append(self, entries: Iterable[Entry]) -> None:
+        """Append contiguous entries, replacing any conflicting suffix."""
+        self.save(entries=tuple(entries))
 
     def apply_snapshot(self, snapshot: Snapshot) -> None:
         """Replace the whole log with a snapshot received from the leader."""
-        meta = snapshot.meta
-        assert meta.index >= self._snapshot.meta.index, "snapshot older than the one held"
-        self._snapshot = snapshot
-        self._entries = [Entry(meta.index, meta.term)]
+        self.save(snapshot=snapshot)
 
     def compact(self, snapshot: Snapshot) -> None:
         """Save ``snapshot`` (taken locally) and drop the entries it covers."""
@@ -119,6 +129,12 @@ class MemoryStorage:
     def all_entries(self) -> list[Entry]:
         """Every entry held (not the snapshot sentinel): for invariant checks."""
         return self._entries[1:]
+
+
+def bootstrap_state(membership: Membership) -> tuple[HardState, Snapshot]:
+    """A founding member's first durable state: see ``MemoryStorage``."""
+    snapshot = Snapshot(SnapshotMeta(BOOTSTRAP_INDEX, BOOTSTRAP_TERM, membership))
+    return HardState(BOOTSTRAP_TERM, commit=BOOTSTRAP_INDEX), snapshot
 
 
 def limit_size(entries: list[Entry], bytes_max: int) -> list[Entry]:
