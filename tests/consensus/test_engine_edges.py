@@ -3,14 +3,21 @@
 import random
 
 from synod.consensus.raft import RaftEngine
-from synod.consensus.raft.messages import AppendEntries, InstallSnapshot
+from synod.consensus.raft.messages import (
+    AppendEntries,
+    InstallSnapshot,
+    VoteRequest,
+    VoteResponse,
+)
 from synod.consensus.storage import MemoryStorage
 from synod.core.config import EngineConfig
+from synod.core.engine import Role, messages_of
 from synod.core.ids import LogIndex, NodeId, Term
 from synod.core.log import (
     ChangeKind,
     Entry,
     EntryKind,
+    HardState,
     Membership,
     MembershipChange,
     Snapshot,
@@ -57,3 +64,57 @@ def test_a_snapshot_received_mid_ready_supersedes_its_membership_changes():
     follow_up = engine.ready()
     assert follow_up is not None
     assert follow_up.snapshot == snapshot
+
+
+def repairing_node(until: int) -> tuple[RaftEngine, MemoryStorage]:
+    """Node 2 after a repair cut its log back to index 3 (term 2), owing entries up to
+    ``until``; it had voted for node 1 in term 2."""
+    storage = MemoryStorage()
+    entries = [Entry(LogIndex(2), Term(2)), Entry(LogIndex(3), Term(2))]
+    storage._load(
+        HardState(Term(2), NodeId(1), LogIndex(3)),
+        Snapshot(SnapshotMeta(LogIndex(1), Term(1), VOTERS)),
+        entries,
+        LogIndex(until),
+    )
+    return RaftEngine(NodeId(2), storage, EngineConfig(), random.Random(1)), storage
+
+
+def drive(engine: RaftEngine, storage: MemoryStorage) -> list[VoteResponse]:
+    """Carry out one Ready as a driver would; return the vote replies it sends."""
+    ready = engine.ready()
+    assert ready is not None
+    storage.save(ready.hard_state, ready.entries, ready.snapshot)
+    replies = [m for m in messages_of(ready) if isinstance(m, VoteResponse)]
+    engine.advance(ready)
+    return replies
+
+
+def test_a_node_repairing_its_log_neither_votes_nor_campaigns_until_refilled():
+    engine, storage = repairing_node(until=6)
+    for _ in range(10 * EngineConfig().election_timeout_ticks):
+        engine.tick()
+    assert engine.role is Role.FOLLOWER, "a repairing node must not campaign"
+    # A candidate whose log is as fresh as the repaired one: refused, pre-vote or not.
+    for pre_vote in (True, False):
+        request = VoteRequest(NodeId(3), NodeId(2), Term(3), LogIndex(3), Term(2), pre_vote)
+        engine.step(request)
+        assert [reply.granted for reply in drive(engine, storage)] == [False]
+    # The leader of term 3 refills the log up to the bound; from then on it votes again.
+    refill = tuple(Entry(LogIndex(i), Term(3)) for i in (4, 5, 6))
+    engine.step(
+        AppendEntries(NodeId(1), NodeId(2), Term(3), LogIndex(3), Term(2), refill, LogIndex(6))
+    )
+    drive(engine, storage)
+    assert storage.repair_until() == 0
+    # (a transfer, so that the leader lease it just renewed does not hide the answer)
+    request = VoteRequest(NodeId(3), NodeId(2), Term(4), LogIndex(6), Term(3), transfer=True)
+    engine.step(request)
+    assert [reply.granted for reply in drive(engine, storage)] == [True]
+
+
+def test_a_repair_owing_nothing_votes_at_once():
+    engine, storage = repairing_node(until=0)
+    assert storage.repair_until() == 0
+    engine.step(VoteRequest(NodeId(3), NodeId(2), Term(3), LogIndex(3), Term(2)))
+    assert [reply.granted for reply in drive(engine, storage)] == [True]

@@ -62,16 +62,21 @@ def test_nodes_run_on_a_wal_and_restart_through_recovery():
             assert node.storage is not first_lives[node.node_id], "restart skipped recovery"
 
 
-def test_a_node_with_a_corrupt_log_is_refused_and_never_restarts():
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_corrupt_log_is_repaired_from_peers_or_refused_for_good(seed):
+    """Each bit flip ends in one of two ways: the node repairs its log (it restarts, may not
+    vote until a leader refilled it, and by the end of the run has been refilled), or recovery
+    refuses the log and the node never comes back."""
     lines: list[str] = []
-    config = SimConfig(seed=1, nodes=5, ticks=1500, faults=CORRUPTING, disk="wal")
+    config = SimConfig(seed=seed, nodes=5, ticks=1500, faults=CORRUPTING, disk="wal")
     world = World(config, lookup_engine("raft"), lines.append)
     result = world.run()
     assert result.violations == []
+    stats = result.stats
+    assert stats.faults["disk_corruption"] > 0, "the profile should corrupt some disk"
+    assert stats.corrupt_nodes + stats.repaired_nodes == stats.faults["disk_corruption"]
     corrupt = [node for node in world.nodes.values() if node.state is NodeState.CORRUPT]
-    assert corrupt, "the profile should corrupt at least one node"
-    assert len(corrupt) == result.stats.corrupt_nodes == result.stats.faults["disk_corruption"]
-    assert len(corrupt) <= config.down_nodes_max
+    assert len(corrupt) == stats.corrupt_nodes <= config.down_nodes_max
     for node in corrupt:
         assert node.replica is None
         assert node.node_id not in world.engines
@@ -79,6 +84,21 @@ def test_a_node_with_a_corrupt_log_is_refused_and_never_restarts():
         later = lines[refused + 1 :]
         assert not any(f"node {node.node_id} restarts" in line for line in later)
         assert not any(f"node {node.node_id} becomes leader" in line for line in later)
+    repaired = {line.split()[2] for line in lines if "repairs its log" in line}
+    assert len(repaired) <= stats.repaired_nodes
+    for node in world.nodes.values():
+        if str(node.node_id) in repaired and node.running:
+            assert node.storage.repair_until() == 0, f"node {node.node_id} never refilled"
+
+
+def test_repairs_happen_under_the_default_sweep_profile():
+    repairs = sum(
+        simulate(
+            SimConfig(seed=seed, nodes=3, ticks=1500, faults=CORRUPTING, disk="wal")
+        ).stats.repaired_nodes
+        for seed in range(1, 4)
+    )
+    assert repairs > 0
 
 
 def test_memory_disks_never_see_disk_faults():

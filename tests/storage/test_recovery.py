@@ -9,6 +9,7 @@ from synod.core.ids import LogIndex, Term
 from synod.core.log import Entry, Snapshot, SnapshotMeta
 from synod.storage.disk import SimDisk, SimulatedCrash
 from synod.storage.records import (
+    ENTRY_RECORD_BYTES_MIN,
     HEADER_BYTES,
     Fault,
     Record,
@@ -21,7 +22,7 @@ from synod.storage.records import (
 from synod.storage.recovery import segment_name
 from synod.storage.snapshot_file import snapshot_name
 from synod.storage.wal_storage import WalStorage
-from tests.storage.helpers import content, entry, fresh, hard, reopen
+from tests.storage.helpers import SMALL, content, entry, fresh, hard, reopen
 
 
 def filled(segments_min: int = 3, seed: int = 0) -> tuple[SimDisk, WalStorage]:
@@ -131,26 +132,67 @@ REGIONS = {
 }
 
 
+def repaired(disk: SimDisk, original: WalStorage, damaged_name: str, offset: int) -> WalStorage:
+    """Reopen a damaged log and check what every repair must give: the damage named; an intact
+    prefix of the entries; the same term and vote; a commit within the prefix; a bound at or
+    past every index the node held; one segment on disk; and all of it durable."""
+    storage = reopen(disk)
+    damage = storage.wal.damage
+    assert damage is not None
+    assert (damage.name, damage.offset) == (damaged_name, offset)
+    assert damaged_name in str(damage)
+    kept = storage.all_entries()
+    assert kept == original.all_entries()[: len(kept)]
+    assert len(kept) < len(original.all_entries())
+    assert storage.repair_until() >= original.last_index()
+    before, after = original.hard_state, storage.hard_state
+    assert (after.term, after.vote) == (before.term, before.vote)
+    assert after.commit == min(before.commit, storage.last_index())
+    assert len(storage.wal.segments) == 1
+    again = reopen(disk)
+    assert again.wal.damage is None
+    assert content(again) == content(storage)
+    assert again.repair_until() == storage.repair_until()
+    return storage
+
+
 @pytest.mark.parametrize("region", sorted(REGIONS))
-def test_row_5_flip_before_the_tail_of_the_last_segment(region: str) -> None:
+def test_row_5_flip_before_the_tail_of_the_last_segment_is_repaired(region: str) -> None:
     disk, storage = filled()
     name = storage.wal.segment_names[-1]
     offset = next(offset for offset, record in records_of(disk, name) if isinstance(record, Entry))
     disk.flip_bit(name, offset + REGIONS[region], bit=6)
-    error = corruption(disk)
-    assert (error.name, error.offset) == (name, offset)
-    assert name in str(error)
-    assert str(offset) in str(error)
+    repaired(disk, storage, name, offset)
 
 
-def test_row_5_flip_in_a_hard_state_record() -> None:
+def test_row_5_flip_in_the_last_hard_state_record_stops_the_node() -> None:
+    """The term and vote it held are unknown: voting again could vote twice in one term."""
     disk, storage = filled()
     storage.save(hard(2, 2, 4))
     storage.save(entries=[entry(storage.last_index() + 1, 2)])
     name = storage.wal.segment_names[-1]
     offset = [o for o, record in records_of(disk, name) if record == hard(2, 2, 4)][-1]
     disk.flip_bit(name, offset + HEADER_BYTES + 1)
-    assert corruption(disk).offset == offset
+    error = corruption(disk)
+    assert error.offset == offset
+    assert "term and vote are unknown" in str(error)
+
+
+def test_row_5_flip_in_a_superseded_hard_state_loses_no_entry() -> None:
+    """No entry is lost, but nothing tells what the damaged record held: the node waits for
+    as many entries as could have fit in it before it votes again."""
+    disk, storage = filled()
+    storage.save(hard(2, 2, 4))
+    storage.save(hard(3, 3, 4))
+    name = storage.wal.segment_names[-1]
+    offset = [o for o, record in records_of(disk, name) if record == hard(2, 2, 4)][-1]
+    disk.flip_bit(name, offset + HEADER_BYTES + 1)
+    recovered = reopen(disk)
+    assert recovered.wal.damage is not None
+    assert content(recovered) == content(storage)
+    span = len(encode(hard(2, 2, 4)))
+    bound = storage.last_index() + -(-span // ENTRY_RECORD_BYTES_MIN)
+    assert recovered.repair_until() == bound
 
 
 def test_row_5_misdirected_write_leaves_a_hole_before_valid_records() -> None:
@@ -159,8 +201,7 @@ def test_row_5_misdirected_write_leaves_a_hole_before_valid_records() -> None:
     hole = storage.wal.write_offset
     disk.misdirect_next_write(name, 64)
     storage.save(hard(1, 1, 3), [entry(storage.last_index() + 1, 1)])
-    error = corruption(disk)
-    assert (error.name, error.offset) == (name, hole)
+    repaired(disk, storage, name, hole)
 
 
 def test_row_5_misdirected_write_over_earlier_records() -> None:
@@ -171,18 +212,30 @@ def test_row_5_misdirected_write_over_earlier_records() -> None:
     hit = max(offset for offset, _ in records_of(disk, name) if offset < landed)
     disk.misdirect_next_write(name, landed - aimed)
     storage.save(hard(1, 1, 3), [entry(storage.last_index() + 1, 1)])
-    error = corruption(disk)
-    assert (error.name, error.offset) == (name, hit)
+    repaired(disk, storage, name, hit)
 
 
 @pytest.mark.parametrize("region", sorted(REGIONS))
-def test_row_6_flip_in_a_segment_before_the_last(region: str) -> None:
+def test_row_6_flip_in_a_segment_before_the_last_is_repaired(region: str) -> None:
     disk, storage = filled()
     name = storage.wal.segment_names[0]
     offset, _ = records_of(disk, name)[-1]
     disk.flip_bit(name, offset + REGIONS[region], bit=1)
-    error = corruption(disk)
-    assert (error.name, error.offset) == (name, offset)
+    repaired(disk, storage, name, offset)
+
+
+def test_row_6_snapshot_after_the_damage_stops_the_node() -> None:
+    """Compaction past the damage removed the older snapshot the prefix would need."""
+    disk, storage = filled(segments_min=4)
+    name = storage.wal.segment_names[-1]
+    offset = next(offset for offset, record in records_of(disk, name) if isinstance(record, Entry))
+    index = storage.last_index()
+    storage.compact(
+        Snapshot(SnapshotMeta(index, storage.term(index), storage.snapshot().meta.membership))
+    )
+    storage.save(hard(1, 1, 4), [entry(index + 1, 1)])
+    disk.flip_bit(name, offset + HEADER_BYTES + 2)
+    assert "snapshot" in str(corruption(disk))
 
 
 @pytest.mark.parametrize("segment", [0, -1])
@@ -311,24 +364,120 @@ def outcome_of_flip(disk: SimDisk, name: str, offset: int) -> WalStorage | WalCo
         return error
 
 
-def test_a_flip_anywhere_is_refused_or_costs_at_most_the_last_record() -> None:
+def test_a_flip_anywhere_is_refused_repaired_or_costs_at_most_the_last_record() -> None:
     """Every third byte of every segment, each with one bit flipped: recovery either raises
-    ``WalCorruption`` naming that segment, or returns the log with at most its last record,
-    the hard state, gone (row 3)."""
+    ``WalCorruption`` naming that segment; or repairs (an intact prefix, the same term and
+    vote, and a bound at or past the old last index whenever entries were lost); or returns
+    the log with at most its last record, the hard state, gone (row 3)."""
     disk, storage = filled(segments_min=2)
     (hard_state, _), snapshot, entries = content(storage)
-    refused = kept = 0
+    outcomes = {"refused": 0, "repaired": 0, "kept": 0}
     for segment in storage.wal.segments:
         name = segment_name(segment.sequence)
         for offset in range(0, segment.end_offset + 16, 3):
             outcome = outcome_of_flip(disk, name, offset)
             if isinstance(outcome, WalCorruption):
                 assert outcome.name == name
-                refused += 1
+                outcomes["refused"] += 1
                 continue
-            kept += 1
             assert outcome.snapshot() == snapshot
-            assert tuple(outcome.all_entries()) == entries
+            kept = tuple(outcome.all_entries())
+            assert kept == entries[: len(kept)]
+            assert (outcome.hard_state.term, outcome.hard_state.vote) == (
+                hard_state.term,
+                hard_state.vote,
+            )
+            if outcome.wal.damage is not None:
+                outcomes["repaired"] += 1
+                assert outcome.wal.damage.name == name
+                if len(kept) < len(entries):
+                    assert outcome.repair_until() >= len(entries) + snapshot.meta.index
+                continue
+            outcomes["kept"] += 1
+            assert kept == entries
             assert outcome.hard_state.commit in (hard_state.commit, hard_state.commit - 1)
-    assert refused > 0
-    assert kept > 0
+    assert min(outcomes.values()) > 0, outcomes
+
+
+# -- repairs that crash, and repairs that end -----------------------------------------------------
+
+
+def damaged_log() -> tuple[SimDisk, WalStorage, str, int]:
+    disk, storage = filled()
+    name = storage.wal.segment_names[0]
+    offset, _ = records_of(disk, name)[-1]
+    disk.flip_bit(name, offset + HEADER_BYTES + 2)
+    return disk, storage, name, offset
+
+
+def test_row_15_a_power_cut_at_every_point_of_a_repair() -> None:
+    """The repair's own writes, cut after each one (torn or not): the next open either repairs
+    afresh or finds the repaired log, leftovers of the repair removed; never anything else."""
+    disk, original, name, offset = damaged_log()
+    expected = content(repaired(copy.deepcopy(disk), original, name, offset))
+    operations = 0
+    while True:
+        trial = copy.deepcopy(disk)
+        trial.operations, trial.operations_max = 0, operations
+        try:
+            reopen(trial)
+        except SimulatedCrash:
+            for tear in (False, True):
+                cut = copy.deepcopy(trial)
+                cut.crash(tear=tear)
+                cut.operations_max = None
+                recovered = reopen(cut)
+                assert content(recovered) == expected
+                assert recovered.repair_until() >= original.last_index()
+                assert len(recovered.wal.segments) == 1
+            operations += 1
+            continue
+        break
+    assert operations > 4
+
+
+def test_a_repair_lasts_through_new_segments_until_the_log_reaches_its_bound() -> None:
+    disk, original, name, offset = damaged_log()
+    storage = repaired(disk, original, name, offset)
+    until = storage.repair_until()
+    term = storage.hard_state.term
+    index = int(storage.last_index())
+    while index + 1 < until:
+        index += 1
+        storage.save(hard(term, 0, 0), [entry(index, term, b"r" * 300)])
+        assert reopen(disk).repair_until() == until
+    assert len(storage.wal.segments) > 1, "the bound should lie a few segments away"
+    storage.compact(
+        Snapshot(SnapshotMeta(LogIndex(index - 1), Term(term), original.snapshot().meta.membership))
+    )
+    assert reopen(disk).repair_until() == until, "a compaction must not forget the repair"
+    storage.save(entries=[entry(index + 1, term)])
+    assert storage.repair_until() == 0
+    assert reopen(disk).repair_until() == 0
+
+
+def test_a_compaction_that_opens_a_segment_outlives_the_segments_it_removed():
+    """The compaction marker does not fit the full segment, so it opens a new one (after that
+    segment's own, older start marker); the old segments go; the log must still replay."""
+    disk, storage = fresh()
+    index = 0
+    while storage.wal.write_offset + 400 < SMALL.segment_bytes_max:
+        index += 1
+        storage.save(hard(1, 1, index), [entry(index, 1, b"x" * 150)])
+    # One last save that leaves 10 bytes: too few for the marker (entry and hard state
+    # records take 26 + data and 33 bytes).
+    index += 1
+    room = SMALL.segment_bytes_max - storage.wal.write_offset
+    storage.save(hard(1, 1, index), [entry(index, 1, b"y" * (room - 10 - 26 - 33))])
+    assert SMALL.segment_bytes_max - storage.wal.write_offset == 10
+    membership = storage.snapshot().meta.membership
+    storage.compact(Snapshot(SnapshotMeta(LogIndex(index), Term(1), membership), b"state"))
+    assert len(storage.wal.segments) == 1
+    assert [type(r).__name__ for _, r in records_of(disk, storage.wal.segment_names[0])][:4] == [
+        "SegmentHeader",
+        "HardState",
+        "SnapshotMarker",
+        "SnapshotMarker",
+    ]
+    storage.save(hard(1, 1, index + 1), [entry(index + 1, 1)])
+    assert content(reopen(disk)) == content(storage)

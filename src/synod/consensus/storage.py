@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from synod.core.errors import LogCompacted, LogUnavailable
-from synod.core.ids import LogIndex, Term
+from synod.core.ids import NO_INDEX, LogIndex, Term
 from synod.core.log import Entry, HardState, Membership, Snapshot, SnapshotMeta
 
 BOOTSTRAP_INDEX = LogIndex(1)
@@ -34,14 +34,23 @@ class MemoryStorage:
         self.hard_state = hard_state
         self._snapshot = snapshot
         self._entries: list[Entry] = [Entry(snapshot.meta.index, snapshot.meta.term)]
+        self._repair_until = NO_INDEX
 
-    def _load(self, hard_state: HardState, snapshot: Snapshot, entries: Sequence[Entry]) -> None:
+    def _load(
+        self,
+        hard_state: HardState,
+        snapshot: Snapshot,
+        entries: Sequence[Entry],
+        repair_until: LogIndex = NO_INDEX,
+    ) -> None:
         """Replace the contents wholesale with a recovered log (entries follow the snapshot)."""
         meta = snapshot.meta
         assert not entries or entries[0].index == meta.index + 1, "entries must follow the snapshot"
         self.hard_state = hard_state
         self._snapshot = snapshot
         self._entries = [Entry(meta.index, meta.term), *entries]
+        self._repair_until = repair_until
+        self._note_progress()
 
     # -- LogStorage (read side) --------------------------------------------------------------
 
@@ -73,6 +82,13 @@ class MemoryStorage:
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
+    def repair_until(self) -> LogIndex:
+        return self._repair_until
+
+    def _note_progress(self) -> None:
+        if self._repair_until and self.last_index() >= self._repair_until:
+            self._repair_until = NO_INDEX
+
     # -- writes, made by the driver after a Ready ---------------------------------------------
 
     def save(
@@ -94,6 +110,7 @@ class MemoryStorage:
             self._append(entries)
         if hard_state is not None:
             self.hard_state = hard_state
+        self._note_progress()
 
     def _append(self, entries: Sequence[Entry]) -> None:
         first = entries[0].index

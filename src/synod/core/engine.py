@@ -65,6 +65,11 @@ class LogStorage(Protocol):
 
     def snapshot(self) -> Snapshot: ...
 
+    def repair_until(self) -> LogIndex:
+        """Nonzero after a repair of a damaged log (``synod.storage.recovery``): until the log
+        reaches this index with a leader's entries, the node must not vote or campaign."""
+        ...
+
 
 class Role(enum.StrEnum):
     FOLLOWER = "follower"

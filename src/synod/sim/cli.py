@@ -136,7 +136,8 @@ def summary_lines(spec: RunSpec, result: SimResult) -> list[str]:
         f"  messages: sent {stats.messages_sent}, delivered {stats.messages_delivered}, "
         f"dropped {stats.messages_dropped}, duplicated {stats.messages_duplicated}",
         f"  faults: {faults or 'none'}; crashes {stats.crashes}, restarts {stats.restarts}"
-        f", nodes added {stats.nodes_added}, corrupt nodes refused {stats.corrupt_nodes}",
+        f", nodes added {stats.nodes_added}, corrupt nodes refused {stats.corrupt_nodes}"
+        f", repaired {stats.repaired_nodes}",
         f"  clients: ok {stats.operations_ok}, failed {stats.operations_failed}, "
         f"unknown {stats.operations_unknown}; {stats.operations_checked} operations checked: "
         f"{stats.verdict}",

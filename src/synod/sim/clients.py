@@ -153,6 +153,11 @@ class ClientDriver:
         stats = world.stats
         if not world.config.check_linearizability:
             return
+        for client in self.clients:
+            if client.attempt is not None:
+                # Still in flight when the run ended: it may have happened, like a timeout.
+                self.history.abandon(client, client.attempt)
+                client.attempt = None
         operations = to_operations(self.history.records)
         stats.operations_checked = len(operations)
         result = check_operations(SIM_KV, operations, world.config.checker_budget_s)

@@ -6,9 +6,10 @@ learner, then promote it once it has caught up. The membership flow runs one cha
 and only when the remaining voters keep a live majority; it finishes during healing too.
 
 With WAL disks, a crashed node may have a bit flipped in one of its segment files just before
-it restarts (``disk_corruption``). Recovery must then refuse the log and the node stays down
-for good, so corruption counts against the down budget forever: it strikes only while the
-membership flow is idle (every member a voter) and only while the corrupt nodes stay within
+it restarts (``disk_corruption``). Recovery then repairs the log (the node comes back unable to
+vote until its peers refill it) or refuses it (the node stays down for good). Either way it
+counts against the down budget: corruption strikes only while the membership flow is idle
+(every member a voter) and only while corrupt and repairing nodes stay within
 ``down_nodes_max``, which keeps a live majority possible for the rest of the run.
 """
 
@@ -120,7 +121,7 @@ class Nemesis:
     def _may_take_down(self) -> bool:
         world = self._world
         down_states = (NodeState.CRASHED, NodeState.PAUSED, NodeState.CORRUPT)
-        down = sum(n.state in down_states for n in world.nodes.values())
+        down = sum(n.state in down_states or n.repairing for n in world.nodes.values())
         return not world.healing and down < world.config.down_nodes_max
 
     def on_new_leader(self, node: SimNode) -> None:
@@ -155,7 +156,10 @@ class Nemesis:
         """Flip one bit of a crashed node's log, where recovery must see it (not in the very
         last record, which no checksum can tell from a torn write)."""
         world = self._world
-        corrupt = sum(n.state is NodeState.CORRUPT for n in world.nodes.values())
+        corrupt = sum(
+            n.state is NodeState.CORRUPT or n.repairing or n.storage.repair_until() != 0
+            for n in world.nodes.values()
+        )
         if self.membership.phase is not Phase.IDLE or corrupt + 1 > world.config.down_nodes_max:
             return
         assert node.disk is not None, f"{node} has no simulated disk"

@@ -38,8 +38,8 @@ class NodeState(enum.StrEnum):
     REMOVED = "removed"
     """Taken out of the cluster by a membership change; never comes back (ids are not reused)."""
     CORRUPT = "corrupt"
-    """Its WAL failed recovery at a restart: it holds nothing it may vote or acknowledge with,
-    so it stays down for the rest of the run (and counts as down for the fault budget)."""
+    """Its WAL failed recovery at a restart beyond repair: it stays down for the rest of the
+    run (and counts as down for the fault budget)."""
 
 
 class SimNode:
@@ -70,6 +70,12 @@ class SimNode:
     @property
     def running(self) -> bool:
         return self.state is NodeState.RUNNING
+
+    @property
+    def repairing(self) -> bool:
+        """Its log lost a damaged range at a restart and is not refilled yet: it may not vote,
+        so it counts as down for the fault budget."""
+        return self.state is NodeState.RUNNING and self.storage.repair_until() != 0
 
     @property
     def up(self) -> bool:

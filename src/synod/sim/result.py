@@ -26,6 +26,7 @@ class SimStats:
     crashes: int = 0
     restarts: int = 0
     corrupt_nodes: int = 0
+    repaired_nodes: int = 0
     """Nodes whose WAL failed recovery at a restart and were kept down for the rest of the run."""
     nodes_added: int = 0
     """New nodes (fresh ids, empty storage) brought in by membership changes."""

@@ -199,6 +199,14 @@ class World:
             return True
         try:
             node.storage = WalStorage.open(node.disk, self.config.wal_config())
+            damage = node.storage.wal.damage
+            if damage is not None:
+                self.stats.repaired_nodes += 1
+                self.scheduler.note(f"repair {node.node_id}")
+                self.log(
+                    f"node {node.node_id} repairs its log ({damage}); it will not vote until "
+                    f"its log reaches index {node.storage.repair_until()}"
+                )
         except WalCorruption as error:
             node.state = NodeState.CORRUPT
             self.stats.corrupt_nodes += 1
@@ -368,8 +376,12 @@ class World:
             self.invariants.report(check_committed_durable(node.node_id, entry, holders, quorum))
 
     def _holds_durably(self, node_id: NodeId, entry: Entry) -> bool:
+        """Held, or owed: a node repairing a damaged log keeps its promise for what it had
+        acknowledged by not voting until a leader has refilled it."""
         storage = self.nodes[node_id].storage
         if entry.index <= storage.snapshot().meta.index:
+            return True
+        if storage.last_index() < entry.index <= storage.repair_until():
             return True
         return entry.index <= storage.last_index() and storage.term(entry.index) == entry.term
 

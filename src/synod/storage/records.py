@@ -30,6 +30,10 @@ _SEGMENT = struct.Struct("<4sQQ")
 _ENTRY = struct.Struct("<QQB")
 _HARD_STATE = struct.Struct("<QQQ")
 _MARKER = struct.Struct("<QQB")
+_REPAIR = struct.Struct("<QB")
+ENTRY_RECORD_BYTES_MIN = HEADER_BYTES + _ENTRY.size
+"""The smallest entry record (empty data): a damaged span of n bytes held at most
+n / this many entries."""
 _NONZERO = re.compile(rb"[^\x00]")
 
 
@@ -51,6 +55,7 @@ class RecordType(enum.IntEnum):
     ENTRY = 2
     HARD_STATE = 3
     SNAPSHOT_MARKER = 4
+    REPAIR_MARKER = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +76,17 @@ class SnapshotMarker:
     keeps_suffix: bool
 
 
-Record = SegmentHeader | Entry | HardState | SnapshotMarker
+@dataclass(frozen=True, slots=True)
+class RepairMarker:
+    """The log lost a damaged range: this node may not vote until its log reaches ``until``
+    again with entries from a leader. ``restart``: written by the repair itself, as the start
+    of a segment that supersedes every earlier segment (leftovers a crash kept are removed)."""
+
+    until: LogIndex
+    restart: bool
+
+
+Record = SegmentHeader | Entry | HardState | SnapshotMarker | RepairMarker
 
 
 class Fault(enum.Enum):
@@ -93,6 +108,8 @@ def encode_payload(record: Record) -> tuple[RecordType, bytes]:
             return RecordType.HARD_STATE, _HARD_STATE.pack(term, vote, commit)
         case SnapshotMarker(index, term, keeps_suffix):
             return RecordType.SNAPSHOT_MARKER, _MARKER.pack(index, term, int(keeps_suffix))
+        case RepairMarker(until, restart):
+            return RecordType.REPAIR_MARKER, _REPAIR.pack(until, int(restart))
 
 
 def encode(record: Record) -> bytes:
@@ -146,6 +163,9 @@ def _decode_payload(record_type: int, payload: bytes) -> Record | None:
             case RecordType.SNAPSHOT_MARKER:
                 index, term, keeps_suffix = _MARKER.unpack(payload)
                 return SnapshotMarker(LogIndex(index), Term(term), bool(keeps_suffix))
+            case RecordType.REPAIR_MARKER:
+                until, restart = _REPAIR.unpack(payload)
+                return RepairMarker(LogIndex(until), bool(restart))
     except (struct.error, ValueError):
         return None
     return None

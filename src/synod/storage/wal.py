@@ -24,16 +24,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from synod.core.errors import ConfigError, SynodError
-from synod.core.ids import LogIndex
+from synod.core.ids import NO_INDEX, LogIndex
 from synod.core.log import Entry, HardState
 from synod.storage.disk import Disk
-from synod.storage.records import Record, SegmentHeader, SnapshotMarker, encode
+from synod.storage.records import Record, RepairMarker, SegmentHeader, SnapshotMarker, encode
 from synod.storage.recovery import (
+    Damage,
     LogState,
     SegmentInfo,
     recover,
     segment_name,
+    segment_sequence,
 )
+
+REPAIR_TEMPORARY = "wal-repair.tmp"
 
 SEGMENT_BYTES_MIN = 4096
 """Smaller segments would hold little beyond their own start records."""
@@ -69,6 +73,9 @@ class Wal:
         self.base_index = state.base_index
         self.base_term = state.base_term
         self.last_index = state.last_index()
+        self.repair_until = state.repair_until
+        self.damage: Damage | None = None
+        """What recovery found and this open repaired, if anything (for the node's log)."""
         self.failure: BaseException | None = None
         """Set by a write or sync that raised: the log takes no more writes (``WalFailed``)."""
 
@@ -77,9 +84,38 @@ class Wal:
         """Recover the log (raising ``WalCorruption`` when it is damaged before its tail)."""
         recovered = recover(disk)
         wal = cls(disk, config or WalConfig(), recovered.state, recovered.segments)
+        if recovered.damage is not None:
+            wal._rewrite(recovered.state, recovered.next_sequence)
+            wal.damage = recovered.damage
         if not wal.segments:
             wal._create_segment(b"")
         return wal, recovered.state
+
+    def _rewrite(self, state: LogState, sequence: int) -> None:
+        """Replace every segment by one holding the repaired ``state`` (recovery's rows 5 and
+        6). It is written whole under a temporary name and renamed; it starts with a restart
+        marker, so until the old segments are all removed, recovery removes them (row 15)."""
+        first_index = LogIndex(state.base_index + 1)
+        records: list[Record] = [
+            SegmentHeader(sequence, first_index),
+            RepairMarker(state.repair_until, restart=True),
+            state.hard_state,
+            SnapshotMarker(state.base_index, state.base_term, keeps_suffix=True),
+            *state.entries,
+        ]
+        content = b"".join(encode(record) for record in records)
+        disk = self.disk
+        disk.write(REPAIR_TEMPORARY, 0, content)
+        disk.truncate(REPAIR_TEMPORARY, max(self.config.segment_bytes_max, len(content)))
+        disk.sync(REPAIR_TEMPORARY)
+        disk.rename(REPAIR_TEMPORARY, segment_name(sequence))
+        disk.sync_directory()
+        for name in disk.list_names():
+            number = segment_sequence(name)
+            if number is not None and number < sequence:
+                disk.remove(name)
+        disk.sync_directory()
+        self.segments = [SegmentInfo(sequence, first_index, len(content))]
 
     @property
     def segment_names(self) -> list[str]:
@@ -156,6 +192,8 @@ class Wal:
             self.base_index, self.base_term = marker.index, marker.term
         if entries:
             self.last_index = entries[-1].index
+        if self.repair_until and self.last_index >= self.repair_until:
+            self.repair_until = NO_INDEX
         if hard_state is not None:
             self.hard_state = hard_state
         assert self.base_index <= self.last_index, "snapshot past the last index"
@@ -170,9 +208,14 @@ class Wal:
         return segment_name(self.segments[-1].sequence)
 
     def _start_records(self, sequence: int, first_index: LogIndex) -> bytes:
+        """Header, hard state, snapshot marker, and a repair still under way: all a segment
+        needs to replay once every older one is gone."""
         header = SegmentHeader(sequence, first_index)
         marker = SnapshotMarker(self.base_index, self.base_term, keeps_suffix=True)
-        return encode(header) + encode(self.hard_state) + encode(marker)
+        start = encode(header) + encode(self.hard_state) + encode(marker)
+        if self.repair_until > self.last_index:
+            start += encode(RepairMarker(self.repair_until, restart=False))
+        return start
 
     def _create_segment(self, data: bytes) -> None:
         """A new segment holding its start records and ``data``: durable, and listed durably."""

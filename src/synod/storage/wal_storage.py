@@ -6,9 +6,10 @@ snapshot in the Ready adds the snapshot file's own syncs before it). The snapsho
 written (under its own name) before the WAL marker that names it, and counts only once that
 marker is durable: a save with a snapshot is as atomic as one without.
 
-Refusal: ``open`` raises ``WalCorruption`` (naming the file and offset) instead of returning
-a storage built on a damaged log, so a node whose log is corrupt has nothing to vote or
-acknowledge with. Repairing it from peers is the caller's job.
+Damage: ``open`` repairs what recovery can (rows 5 and 6 of ``synod.storage.recovery``): the
+log comes back as its intact prefix with ``repair_until()`` set, ``wal.damage`` says what was
+found, and the engine refuses to vote until its peers have refilled the log. What cannot be
+repaired raises ``WalCorruption`` naming the file and offset: the node must stop.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class WalStorage(MemoryStorage):
         super().__init__()
         self.wal = wal
         assert state.base_index == snapshot.meta.index, "log and snapshot disagree"
-        self._load(state.hard_state, snapshot, state.entries)
+        self._load(state.hard_state, snapshot, state.entries, state.repair_until)
 
     @classmethod
     def open(

@@ -72,6 +72,7 @@ class RaftEngine(Leadership):
         self.term = hard_state.term
         self.vote = hard_state.vote
         self.log.commit_to(hard_state.commit)
+        self._repair_until = storage.repair_until()
         self._membership = MembershipHistory(self.log.applied, membership)
         if applied_index is not None:
             self._replay_membership(applied_index)
@@ -412,8 +413,15 @@ class RaftEngine(Leadership):
 
     def _can_campaign(self) -> bool:
         """Only a voter, and not while a committed configuration change awaits applying:
-        it might change who the voters are."""
-        return self._promotable() and not self._has_unapplied_membership()
+        it might change who the voters are; nor while its log is under repair."""
+        return self._promotable() and not self._has_unapplied_membership() and not self._repairing()
+
+    def _repairing(self) -> bool:
+        """True until the log, cut short by a repair of damaged storage, reaches the bound on
+        what this node may have acknowledged; from then on, for good."""
+        if self._repair_until and self.log.last_index() >= self._repair_until:
+            self._repair_until = NO_INDEX
+        return self._repair_until != NO_INDEX
 
     def _has_unapplied_membership(self) -> bool:
         log = self.log
@@ -465,7 +473,10 @@ class RaftEngine(Leadership):
     # -- voting -----------------------------------------------------------------------------------
 
     def _can_grant_vote(self, message: VoteRequest) -> bool:
-        """Raft's vote rules: one vote per term, and only for a log at least as fresh as ours."""
+        """Raft's vote rules: one vote per term, and only for a log at least as fresh as ours;
+        none while our log is under repair (it may lack entries we acknowledged)."""
+        if self._repairing():
+            return False
         free = (
             self.vote == message.source
             or (self.vote == NO_NODE and self.leader == NO_NODE)
@@ -506,7 +517,14 @@ class RaftEngine(Leadership):
             LogIndex(min(message.prev_index, log.last_index())), message.prev_term
         )
         reject = AppendResponse(
-            self.node_id, message.source, self.term, message.prev_index, True, hint_index, hint_term
+            self.node_id,
+            message.source,
+            self.term,
+            message.prev_index,
+            True,
+            hint_index,
+            hint_term,
+            log_lost=self._repairing(),
         )
         self._send(reject)
 

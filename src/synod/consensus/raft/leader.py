@@ -230,6 +230,11 @@ class Leadership:
             self._send(TimeoutNow(self.node_id, message.source, self.term))
 
     def _on_append_rejected(self, message: AppendResponse, progress: Progress) -> None:
+        if message.log_lost and progress.match > message.hint_index:
+            # The follower repaired a damaged log and lost entries it had acknowledged.
+            progress.forget_beyond(message.hint_index)
+            self._send_append(message.source)
+            return
         next_probe = message.hint_index
         if message.hint_term > 0:
             next_probe, _ = self.log.find_conflict_by_term(message.hint_index, message.hint_term)

@@ -62,7 +62,8 @@ class AppendResponse:
 
     Rejection: ``index`` is the rejected ``prev_index``; (``hint_index``, ``hint_term``) is the
     last entry at or below it whose term is at most the leader's ``prev_term``, so the leader
-    can skip a whole conflicting term in one round trip."""
+    can skip a whole conflicting term in one round trip. ``log_lost``: the follower is
+    repairing a damaged log, so its hint may lie below what it acknowledged before."""
 
     source: NodeId
     target: NodeId
@@ -71,6 +72,7 @@ class AppendResponse:
     reject: bool = False
     hint_index: LogIndex = NO_INDEX
     hint_term: Term = NO_TERM
+    log_lost: bool = False
 
     def size_bytes(self) -> int:
         return HEADER_BYTES
@@ -206,7 +208,8 @@ def _describe_body(message: RaftMessage) -> str:  # noqa: PLR0911 - one arm per 
         case AppendResponse():
             if message.reject:
                 hint = f"hint={message.hint_term}/{message.hint_index}"
-                return f"rejected index={message.index} {hint}"
+                lost = " log-lost" if message.log_lost else ""
+                return f"rejected index={message.index} {hint}{lost}"
             return f"index={message.index}"
         case Heartbeat():
             return f"commit={message.commit}" + _round(message.read_round)

@@ -123,6 +123,14 @@ class Progress:
         self.next = LogIndex(max(self.next, index + 1))
         return updated
 
+    def forget_beyond(self, last_index: LogIndex) -> None:
+        """The follower's log ends at ``last_index``, below ``match``: it lost entries it had
+        acknowledged (its damaged storage was repaired). Probe again from what it holds."""
+        assert last_index < self.match
+        self.match = last_index
+        self.state = ProgressState.PROBE
+        self.become_probe()
+
     def maybe_decrease_to(self, rejected: LogIndex, match_hint: LogIndex) -> bool:
         """The follower rejected ``prev_index=rejected``; back ``next`` off. False if stale."""
         if self.state is ProgressState.REPLICATE:
