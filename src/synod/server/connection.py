@@ -25,7 +25,8 @@ async def close_writer(writer: asyncio.StreamWriter, timeout_ms: int) -> None:
     abort it (a peer that stopped reading must not hold a shutdown up)."""
     writer.close()
     try:
-        await asyncio.wait_for(writer.wait_closed(), timeout_ms / 1000)
+        async with asyncio.timeout(timeout_ms / 1000):
+            await writer.wait_closed()
     except TimeoutError:
         writer.transport.abort()
     except OSError:

@@ -129,25 +129,30 @@ class PeerLink:
             await asyncio.sleep(delay_ms / 1000)
 
     async def _connect(self) -> _Streams | None:
+        """Dial and shake hands; the streams on success, None (logged, counted) on failure.
+
+        Deadlines use ``asyncio.timeout``: Python 3.11's ``wait_for`` can swallow a
+        cancellation that lands as its operation completes, which would outlive ``close()``."""
         host, port = self.address
-        timeout_s = self._config.dial_timeout_ms / 1000
+        config = self._config
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, limit=self._config.frame_payload_bytes_max),
-                timeout_s,
-            )
+            async with asyncio.timeout(config.dial_timeout_ms / 1000):
+                reader, writer = await asyncio.open_connection(
+                    host, port, limit=config.frame_payload_bytes_max
+                )
         except (OSError, TimeoutError) as error:
             self._on_dial_failure(f"cannot reach it: {error!r}")
             return None
+        shaken = False
         try:
-            await asyncio.wait_for(
-                self._handshake(reader, writer), self._config.handshake_timeout_ms / 1000
-            )
+            async with asyncio.timeout(config.handshake_timeout_ms / 1000):
+                await self._handshake(reader, writer)
+            shaken = True
         except HandshakeRefused as refusal:
             self._metrics.refused += 1
             logger.error(
                 "node %d: handshake with node %d at %s:%d refused: %s",
-                self._config.node_id,
+                config.node_id,
                 self.peer,
                 host,
                 port,
@@ -155,10 +160,10 @@ class PeerLink:
             )
         except (FrameError, OSError, TimeoutError, asyncio.IncompleteReadError) as error:
             self._on_dial_failure(f"handshake failed: {error!r}")
-        else:
-            return reader, writer
-        await close_writer(writer, self._config.close_timeout_ms)
-        return None
+        finally:
+            if not shaken:  # also when cancelled
+                await close_writer(writer, config.close_timeout_ms)
+        return (reader, writer) if shaken else None
 
     def _on_dial_failure(self, reason: str) -> None:
         """Count every failure; log the first of a run, then stay quiet until a success."""

@@ -182,9 +182,8 @@ class Transport:
                 logger.warning("node %d: too many connections; closing %s", self.node_id, remote)
                 writer.write(encode_error(f"node {self.node_id} is closing or has too many"))
                 return
-            peer = await asyncio.wait_for(
-                self._accept(reader, writer, remote), self.config.handshake_timeout_ms / 1000
-            )
+            async with asyncio.timeout(self.config.handshake_timeout_ms / 1000):
+                peer = await self._accept(reader, writer, remote)
             if peer is not None:
                 self._replace_inbound(peer, task)
                 await self._receive(peer, reader)
