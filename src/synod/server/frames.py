@@ -55,6 +55,9 @@ class FrameType(enum.IntEnum):
     CHUNK = 5
 
 
+_FRAME_TYPES: Final = frozenset(int(frame_type) for frame_type in FrameType)
+
+
 @dataclass(frozen=True, slots=True)
 class Header:
     type: FrameType
@@ -89,7 +92,7 @@ def decode_header(data: bytes, payload_bytes_max: int) -> Header:
         raise FrameError(f"bad magic {magic!r} (expected {MAGIC!r})")
     if version != FRAME_VERSION:
         raise FrameError(f"frame version {version} (this node speaks {FRAME_VERSION})")
-    if frame_type not in FrameType.__members__.values():
+    if frame_type not in _FRAME_TYPES:
         raise FrameError(f"unknown frame type {frame_type}")
     if length > payload_bytes_max:
         raise FrameError(f"frame of {length} bytes exceeds the limit of {payload_bytes_max}")

@@ -264,22 +264,31 @@ class PeerLink:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            payload = self._pop()
-            if len(payload) > self._config.chunk_bytes:
-                await self._stream(writer, payload)
+            if len(self._queue[0]) > self._config.chunk_bytes:
+                await self._stream(writer, self._pop())
             else:
-                self._write_message(writer, payload)
+                self._write_batch(writer)
             await writer.drain()
+
+    def _write_batch(self, writer: asyncio.StreamWriter) -> None:
+        """Write the queued messages that fit one frame, up to ``chunk_bytes`` in all, with one
+        call (one system call when the socket keeps up)."""
+        chunk_bytes = self._config.chunk_bytes
+        frames: list[bytes] = []
+        batch_bytes = 0
+        while self._queue and len(self._queue[0]) <= chunk_bytes - batch_bytes:
+            payload = self._pop()
+            frames.append(encode_frame(FrameType.MESSAGE, payload))
+            batch_bytes += len(payload)
+        assert frames, "the caller checked the head fits one frame"
+        writer.writelines(frames)
+        self._metrics.messages_sent += len(frames)
+        self._metrics.bytes_sent += batch_bytes
 
     def _pop(self) -> bytes:
         payload = self._queue.popleft()
         self._queued_bytes -= len(payload)
         return payload
-
-    def _write_message(self, writer: asyncio.StreamWriter, payload: bytes) -> None:
-        writer.write(encode_frame(FrameType.MESSAGE, payload))
-        self._metrics.messages_sent += 1
-        self._metrics.bytes_sent += len(payload)
 
     async def _stream(self, writer: asyncio.StreamWriter, payload: bytes) -> None:
         self._stream_count += 1
@@ -289,7 +298,7 @@ class PeerLink:
             await writer.drain()
             if self._broken:
                 return
-            while self._queue and len(self._queue[0]) <= chunk_bytes:
-                self._write_message(writer, self._pop())
+            if self._queue and len(self._queue[0]) <= chunk_bytes:
+                self._write_batch(writer)
         self._metrics.messages_sent += 1
         self._metrics.bytes_sent += len(payload)
