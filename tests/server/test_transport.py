@@ -36,6 +36,7 @@ from synod.server.frames import (
     encode_hello,
 )
 from synod.server.transport import Codec, Transport, TransportConfig
+from synod.server.transport_bench import append_entries, measure
 
 TOKEN = b"cluster-a"
 RAFT = Codec(encode_message, decode_message)
@@ -410,5 +411,15 @@ def test_any_engine_brings_its_own_codec() -> None:
         )
         for transport in transports:
             await transport.close()
+
+    run(scenario())
+
+
+def test_the_benchmark_runs_at_a_tiny_scale() -> None:
+    async def scenario() -> None:
+        row = await measure("batched", append_entries(64), count=40, window=8, processes=1)
+        assert row.messages == 40
+        assert row.message_bytes == len(encode_message(append_entries(64)))
+        assert row.seconds > 0
 
     run(scenario())
