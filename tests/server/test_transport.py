@@ -365,6 +365,68 @@ def test_close_leaves_no_task_behind() -> None:
     run(scenario())
 
 
+def test_a_silent_dialer_is_closed_after_the_handshake_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        two = await start(2, handshake_timeout_ms=100)
+        reader, writer = await asyncio.open_connection(*two.address)
+        assert await _read_until_closed(reader) == b""
+        writer.close()
+        await two.transport.close()
+
+    run(scenario())
+    assert _records(caplog, 2, "handshake from", "timed out")
+
+
+def test_connections_past_the_limit_are_turned_away() -> None:
+    async def scenario() -> None:
+        two = await start(2, inbound_connections_max=2)
+        idle = [await asyncio.open_connection(*two.address) for _ in range(2)]
+        await eventually(lambda: two.transport.inbound_connections == 2, "two idle handlers")
+        reader, writer = await asyncio.open_connection(*two.address)
+        answer = await _read_until_closed(reader)
+        assert "too many" in decode_error(answer[HEADER.size :])
+        for _, idle_writer in idle:
+            idle_writer.close()
+        writer.close()
+        await two.transport.close()
+
+    run(scenario())
+
+
+def test_a_new_connection_from_a_peer_replaces_its_old_one() -> None:
+    async def scenario() -> None:
+        two = await start(2)
+        two.transport.add_peer(NodeId(3), "127.0.0.1", free_port())
+        old_reader, old_writer = await _raw_handshake(two, source=3)
+        _, new_writer = await _raw_handshake(two, source=3)
+        assert await _read_until_closed(old_reader) == b""
+        new_writer.write(_message_frame(heartbeat(3, 2, commit=4)))
+        assert await two.receive(1) == [heartbeat(3, 2, commit=4)]
+        old_writer.close()
+        new_writer.close()
+        await two.transport.close()
+
+    run(scenario())
+
+
+def test_a_removed_peer_is_no_longer_sent_to_or_accepted() -> None:
+    async def scenario() -> None:
+        one, two = await start(1), await start(2)
+        connect(one, two)
+        assert one.transport.send(heartbeat(one, two))
+        await two.receive(1)
+        await two.transport.remove_peer(one.id)
+        assert two.transport.peers == frozenset()
+        assert not two.transport.send(heartbeat(two, one))
+        await eventually(lambda: two.transport.metrics.refused >= 1, "node 1 refused")
+        assert two.transport.metrics.messages_dropped == 1
+        await close_all(one, two)
+
+    run(scenario())
+
+
 @dataclass(frozen=True)
 class Note:
     """A message from another engine, to show the transport depends on no engine."""

@@ -94,6 +94,11 @@ class Transport:
         link = self._links.get(peer)
         return link is not None and link[0].connected
 
+    @property
+    def inbound_connections(self) -> int:
+        """Accepted connections open now, handshaken or not."""
+        return len(self._handlers)
+
     def queued_messages(self, peer: NodeId) -> int:
         link = self._links.get(peer)
         return 0 if link is None else link[0].queued_messages
@@ -127,7 +132,9 @@ class Transport:
         await self._cancel([task] if inbound is None else [task, inbound])
 
     def send(self, message: Message) -> bool:
-        """Queue ``message`` for its target; False (and counted as dropped) if it cannot go."""
+        """Queue ``message`` for its target; False (and counted as dropped) if it cannot go.
+
+        The codec's error propagates for a message it cannot encode (the caller's bug)."""
         link = self._links.get(message.target)
         if link is None or self._closed:
             self.metrics.messages_dropped += 1
