@@ -126,6 +126,8 @@ class Transport:
 
     async def remove_peer(self, peer: NodeId) -> None:
         """Forget ``peer``: stop dialing it, close its connections, drop what is queued."""
+        if peer not in self._links:
+            raise ConfigError(f"node {peer} is not a peer")
         link, task = self._links.pop(peer)
         self.metrics.messages_dropped += link.queued_messages
         inbound = self._inbound.pop(peer, None)
@@ -161,6 +163,7 @@ class Transport:
             self._server.close()
         for _ in range(3):  # a connection accepted while closing registers one more handler
             tasks = [task for _, task in self._links.values()] + list(self._handlers)
+            tasks = [task for task in tasks if not task.done()]
             if not tasks:
                 break
             await self._cancel(tasks)
@@ -177,6 +180,17 @@ class Transport:
             logger.error("node %d: %d tasks ignored cancellation", self.node_id, len(pending))
 
     async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            await self._handle_connection(reader, writer)
+        except asyncio.CancelledError:
+            # Closing, or replaced by a newer connection from the same peer. Nothing awaits
+            # this task, and Python 3.11's stream server logs a cancelled connection task as
+            # an error, so it ends normally instead.
+            logger.debug("node %d: connection from %s cancelled", self.node_id, _remote(writer))
+
+    async def _handle_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         task = asyncio.current_task()
@@ -200,18 +214,16 @@ class Transport:
             logger.warning("node %d: handshake from %s timed out", self.node_id, remote)
         except (asyncio.IncompleteReadError, OSError):
             logger.info("node %d: connection from %s closed by the peer", self.node_id, remote)
-        except asyncio.CancelledError:
-            # Closing or replaced. Nothing awaits this task, and Python 3.11's stream server
-            # logs a cancelled connection task as an error, so it ends normally instead.
-            logger.debug("node %d: connection from %s cancelled", self.node_id, remote)
         except Exception:  # a bug must close this connection, not stop the node
             self.metrics.connection_errors += 1
             logger.exception("node %d: closing connection from %s", self.node_id, remote)
         finally:
-            self._handlers.discard(task)
             if peer is not None and self._inbound.get(peer) is task:
                 del self._inbound[peer]
-            await close_writer(writer, self.config.close_timeout_ms)
+            try:
+                await close_writer(writer, self.config.close_timeout_ms)
+            finally:  # close() waits for the tasks in _handlers: this one is done only now
+                self._handlers.discard(task)
 
     def _refuse_connection(
         self, writer: asyncio.StreamWriter, remote: str, peer: NodeId | None, reason: str
