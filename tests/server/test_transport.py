@@ -284,6 +284,45 @@ def test_bad_bytes_close_that_connection_and_the_node_serves_on(
     assert _records(caplog, 2, "closing connection from", reason)
 
 
+def _random_garbage(rng: random.Random) -> tuple[bool, bytes]:
+    """(handshake first, bytes): raw noise, or well-framed noise after a good handshake."""
+    noise = rng.randbytes(rng.randrange(0, 200))
+    match rng.randrange(4):
+        case 0:
+            return False, noise
+        case 1:
+            return True, noise
+        case 2:
+            return True, encode_frame(FrameType.MESSAGE, noise)
+        case _:
+            return True, encode_frame(FrameType.CHUNK, noise)
+
+
+def test_random_garbage_never_stops_the_node() -> None:
+    async def scenario() -> None:
+        one, two = await start(1), await start(2)
+        connect(one, two)
+        two.transport.add_peer(NodeId(3), "127.0.0.1", free_port())
+        rng = random.Random(11)
+        for _ in range(40):
+            handshake_first, garbage = _random_garbage(rng)
+            if handshake_first:
+                reader, writer = await _raw_handshake(two, source=3)
+            else:
+                reader, writer = await asyncio.open_connection(*two.address)
+            writer.write(garbage)
+            writer.write_eof()
+            await _read_until_closed(reader)
+            writer.close()
+        await eventually(lambda: two.transport.inbound_connections == 1, "only node 1 left")
+        assert two.transport.metrics.connection_errors >= 30  # short noise may just end early
+        assert one.transport.send(heartbeat(one, two, commit=8))
+        assert await two.receive(1) == [heartbeat(one, two, commit=8)]
+        await close_all(one, two)
+
+    run(scenario())
+
+
 def test_a_restarted_peer_is_reconnected() -> None:
     async def scenario() -> None:
         one, two = await start(1), await start(2)

@@ -128,8 +128,9 @@ _DECODER: Final = msgspec.msgpack.Decoder(_AnyWire)
 
 
 def encode_message(message: Message) -> bytes:
-    """The wire form of a Raft message; MalformedMessage for anything else or a value that does
-    not fit the format (a negative or over-64-bit integer)."""
+    """The wire form of a Raft message; MalformedMessage for anything else or an integer past
+    2**64 - 1. The engine's own messages are trusted: a negative integer is not checked here,
+    and the receiving decoder refuses it."""
     try:
         return _VERSION_BYTE + _ENCODER.encode(_to_wire(message))
     except OverflowError as error:
