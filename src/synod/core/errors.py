@@ -32,3 +32,8 @@ class LogUnavailable(SynodError):
 
 class ConfigError(SynodError, ValueError):
     """A limit or setting that cannot work, caught at start-up."""
+
+
+class MalformedMessage(SynodError, ValueError):
+    """Bytes from a peer that no engine message encodes to: every engine codec raises this
+    (or a subclass) on bad input, and nothing else, so a transport can drop the connection."""
