@@ -56,7 +56,9 @@ per_type: tuple[st.SearchStrategy[RaftMessage], ...] = (
         st.lists(entries, max_size=8).map(tuple),
         indexes,
     ),
-    st.builds(AppendResponse, nodes, nodes, terms, indexes, st.booleans(), indexes, terms),
+    st.builds(
+        AppendResponse, nodes, nodes, terms, indexes, st.booleans(), indexes, terms, st.booleans()
+    ),
     st.builds(Heartbeat, nodes, nodes, terms, indexes, u64),
     st.builds(HeartbeatResponse, nodes, nodes, terms, u64),
     st.builds(InstallSnapshot, nodes, nodes, terms, snapshots),

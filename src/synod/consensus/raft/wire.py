@@ -78,6 +78,7 @@ class _AppendResponse(_Wire, tag=4, frozen=True):
     reject: bool
     hint_index: U64
     hint_term: U64
+    log_lost: bool
 
 
 class _Heartbeat(_Wire, tag=5, frozen=True):
@@ -182,6 +183,7 @@ def _to_wire(message: Message) -> _AnyWire:  # noqa: PLR0911 - one arm per messa
                 message.reject,
                 message.hint_index,
                 message.hint_term,
+                message.log_lost,
             )
         case Heartbeat():
             return _Heartbeat(*header, message.term, message.commit, message.read_round)
@@ -250,6 +252,7 @@ def _from_wire(wire: _AnyWire) -> Message:  # noqa: PLR0911 - one arm per messag
                 wire.reject,
                 LogIndex(wire.hint_index),
                 Term(wire.hint_term),
+                wire.log_lost,
             )
         case _Heartbeat():
             return Heartbeat(source, target, term, LogIndex(wire.commit), wire.read_round)
