@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import pytest
@@ -129,7 +130,18 @@ def txn_responses(nested: st.SearchStrategy[Any]) -> st.SearchStrategy[mvcc.TxnR
         revision=revisions,
         succeeded=st.booleans(),
         responses=st.lists(nested, max_size=3).map(tuple),
+    ).map(with_nested_revisions)
+
+
+def with_nested_revisions(response: mvcc.TxnResponse) -> mvcc.TxnResponse:
+    """Every response inside a txn has the txn's revision, as the keyspace makes them."""
+    nested = tuple(
+        with_nested_revisions(replace(inner, revision=response.revision))
+        if isinstance(inner, mvcc.TxnResponse)
+        else replace(inner, revision=response.revision)
+        for inner in response.responses
     )
+    return replace(response, responses=nested)
 
 
 response_ops = st.recursive(
@@ -280,8 +292,10 @@ def test_a_full_header_carries_the_identity_and_a_nested_one_only_the_revision()
     only_revision = rpc_pb2.ResponseHeader(revision=9)
     assert message.responses[0].response_put.header == only_revision
     nested_txn = message.responses[1].response_txn
-    assert nested_txn.header == only_revision
+    assert nested_txn.HasField("header")
+    assert nested_txn.header == rpc_pb2.ResponseHeader()  # etcd 3.4 sends it empty
     assert nested_txn.responses[0].response_put.header == only_revision
+    assert convert.txn_response_from_pb(message) == response
 
 
 def test_an_identity_beyond_uint64_is_refused() -> None:
@@ -335,7 +349,7 @@ def test_an_empty_request_op_stays_empty_both_ways() -> None:
 
 def test_an_empty_response_op_is_refused() -> None:
     with pytest.raises(MissingOneof, match="ResponseOp has no response set"):
-        convert.response_op_from_pb(rpc_pb2.ResponseOp())
+        convert.response_op_from_pb(rpc_pb2.ResponseOp(), 0)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,10 @@ Rules:
   against zero (or empty bytes), as etcd does, so the operand read in is then 0 / b"".
   Going out, the matching member is always set, zero included (clientv3 does the same).
 - A RequestOp with no member becomes ``EmptyOp`` (the keyspace answers it as etcd does).
-- Headers: see ``common``. Responses nested in a TxnResponse carry only the revision.
+- Headers: see ``common``. Range, Put and DeleteRange responses nested in a txn carry only
+  the txn's revision; a nested TxnResponse carries an empty header (etcd 3.4 sends it so,
+  checked against the binary), and reading one back it takes the enclosing txn's revision,
+  which is what the keyspace gives every response inside a txn.
 """
 
 from __future__ import annotations
@@ -238,14 +241,18 @@ def response_op_to_pb(response: mvcc.ResponseOp) -> rpc_pb2.ResponseOp:
             nested = delete_range_response_to_pb(response, None)
             return rpc_pb2.ResponseOp(response_delete_range=nested)
         case mvcc.TxnResponse():
-            return rpc_pb2.ResponseOp(response_txn=txn_response_to_pb(response, None))
+            return rpc_pb2.ResponseOp(response_txn=_txn_to_pb(response, rpc_pb2.ResponseHeader()))
 
 
 def txn_response_to_pb(
     response: mvcc.TxnResponse, identity: ServerIdentity | None
 ) -> rpc_pb2.TxnResponse:
+    return _txn_to_pb(response, header_to_pb(response.revision, identity))
+
+
+def _txn_to_pb(response: mvcc.TxnResponse, header: rpc_pb2.ResponseHeader) -> rpc_pb2.TxnResponse:
     return rpc_pb2.TxnResponse(
-        header=header_to_pb(response.revision, identity),
+        header=header,
         succeeded=response.succeeded,
         responses=[response_op_to_pb(nested) for nested in response.responses],
     )
@@ -284,7 +291,8 @@ def delete_range_response_from_pb(
     )
 
 
-def response_op_from_pb(response: rpc_pb2.ResponseOp) -> mvcc.ResponseOp:
+def response_op_from_pb(response: rpc_pb2.ResponseOp, txn_revision: int) -> mvcc.ResponseOp:
+    """A response inside a txn whose header revision is ``txn_revision``."""
     match response.WhichOneof("response"):
         case "response_range":
             return range_response_from_pb(response.response_range)
@@ -293,16 +301,20 @@ def response_op_from_pb(response: rpc_pb2.ResponseOp) -> mvcc.ResponseOp:
         case "response_delete_range":
             return delete_range_response_from_pb(response.response_delete_range)
         case "response_txn":
-            return txn_response_from_pb(response.response_txn)
+            return _txn_from_pb(response.response_txn, txn_revision)
         case None:
             raise MissingOneof("ResponseOp", "response")
 
 
 def txn_response_from_pb(response: rpc_pb2.TxnResponse) -> mvcc.TxnResponse:
+    return _txn_from_pb(response, response.header.revision)
+
+
+def _txn_from_pb(response: rpc_pb2.TxnResponse, revision: int) -> mvcc.TxnResponse:
     return mvcc.TxnResponse(
-        revision=response.header.revision,
+        revision=revision,
         succeeded=response.succeeded,
-        responses=tuple(response_op_from_pb(nested) for nested in response.responses),
+        responses=tuple(response_op_from_pb(nested, revision) for nested in response.responses),
     )
 
 
