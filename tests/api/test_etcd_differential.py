@@ -19,8 +19,9 @@ from typing import TypeVar, cast
 import grpc
 import pytest
 
-from synod.api import convert
+from synod.api import convert, errors
 from synod.api.errors import Status, error_of
+from synod.api.gen.authpb import auth_pb2
 from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from synod.core.errors import SynodError
 from synod.kv import mvcc
@@ -44,6 +45,8 @@ class Both:
         self.lease = rpc_pb2_grpc.LeaseStub(channel)
         self.watch = rpc_pb2_grpc.WatchStub(channel)
         self.maintenance = rpc_pb2_grpc.MaintenanceStub(channel)
+        self.cluster = rpc_pb2_grpc.ClusterStub(channel)
+        self.auth = rpc_pb2_grpc.AuthStub(channel)
 
     def range(self, request: mvcc.RangeRequest) -> mvcc.RangeResponse:
         message = self.kv.Range(convert.range_request_to_pb(request), timeout=CALL_SECONDS_MAX)
@@ -362,3 +365,57 @@ def test_an_unknown_enum_value_is_refused_before_it_reaches_the_keyspace(both: B
     assert both.kv.Range(raw, timeout=CALL_SECONDS_MAX).count == 0
     with pytest.raises(SynodError, match=r"unknown value 7 for RangeRequest\.sort_order"):
         convert.range_request_from_pb(raw)
+
+
+def test_cluster_and_maintenance_messages_decode(both: Both) -> None:
+    members = both.cluster.MemberList(rpc_pb2.MemberListRequest(), timeout=CALL_SECONDS_MAX)
+    assert [member.name for member in members.members] == ["probe"]
+    member = members.members[0]
+    assert members.header.member_id == member.ID
+    assert member.peerURLs[0].startswith("http://127.0.0.1:")
+    assert member.clientURLs[0].startswith("http://127.0.0.1:")
+    assert members.header.revision == 0  # cluster headers carry no revision
+
+    alarms = both.maintenance.Alarm(rpc_pb2.AlarmRequest(), timeout=CALL_SECONDS_MAX)
+    assert alarms == rpc_pb2.AlarmResponse()  # no alarms and, in 3.4, no header at all
+
+    both.put(mvcc.PutRequest(b"k", b"v"))
+    hashed = both.maintenance.HashKV(rpc_pb2.HashKVRequest(), timeout=CALL_SECONDS_MAX)
+    assert hashed.hash != 0
+    assert hashed.header.revision == 2
+
+    chunks = list(both.maintenance.Snapshot(rpc_pb2.SnapshotRequest(), timeout=CALL_SECONDS_MAX))
+    size = sum(len(chunk.blob) for chunk in chunks)
+    assert size % 512 == 32  # the database pages, then a 32-byte SHA-256
+    assert chunks[-1].remaining_bytes == 0
+    assert len(chunks[-1].blob) == 32
+    assert not any(chunk.HasField("header") for chunk in chunks)
+
+
+def test_auth_messages_decode(both: Both) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        both.auth.Authenticate(
+            rpc_pb2.AuthenticateRequest(name="root", password="pw"), timeout=CALL_SECONDS_MAX
+        )
+    call = cast(grpc.Call, refused.value)
+    assert type(error_of(Status(call.code(), call.details() or ""))) is errors.AuthNotEnabled
+    both.auth.RoleAdd(rpc_pb2.AuthRoleAddRequest(name="reader"), timeout=CALL_SECONDS_MAX)
+    permission = auth_pb2.Permission(
+        permType=auth_pb2.Permission.READWRITE, key=b"a", range_end=b"b"
+    )
+    both.auth.RoleGrantPermission(
+        rpc_pb2.AuthRoleGrantPermissionRequest(name="reader", perm=permission),
+        timeout=CALL_SECONDS_MAX,
+    )
+    role = both.auth.RoleGet(rpc_pb2.AuthRoleGetRequest(role="reader"), timeout=CALL_SECONDS_MAX)
+    assert list(role.perm) == [permission]
+    both.auth.UserAdd(
+        rpc_pb2.AuthUserAddRequest(name="ann", password="pw"), timeout=CALL_SECONDS_MAX
+    )
+    both.auth.UserGrantRole(
+        rpc_pb2.AuthUserGrantRoleRequest(user="ann", role="reader"), timeout=CALL_SECONDS_MAX
+    )
+    user = both.auth.UserGet(rpc_pb2.AuthUserGetRequest(name="ann"), timeout=CALL_SECONDS_MAX)
+    assert list(user.roles) == ["reader"]
+    users = both.auth.UserList(rpc_pb2.AuthUserListRequest(), timeout=CALL_SECONDS_MAX)
+    assert list(users.users) == ["ann"]
