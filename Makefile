@@ -5,7 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: help setup run test check unit sweep soak bench clean
+# etcd's API as .proto files; Python code generated from them into a git-ignored package.
+PROTO_DIR := src/synod/api/proto
+GEN_DIR   := src/synod/api/gen
+PROTOS    := $(wildcard $(PROTO_DIR)/*/*.proto)
+GEN_STAMP := $(GEN_DIR)/.generated
+PROTO_PACKAGES := etcdserverpb mvccpb authpb
+
+.PHONY: help setup etcd proto run test check unit sweep soak bench clean
 
 help:
 	@echo "make run    simulated 5-node cluster under faults, with a readable summary"
@@ -13,30 +20,55 @@ help:
 	@echo "make check  format, lint, types and import contracts"
 	@echo "make soak   long seed sweeps (3, 5 and 7 nodes)"
 	@echo "make bench  simulator, checker and write-ahead log benchmarks"
+	@echo "make proto  regenerate src/synod/api/gen from the .proto files (every target does)"
 
-setup: $(STAMP)
+setup: $(STAMP) $(GEN_STAMP)
 
-$(STAMP): pyproject.toml
+# etcd 3.4 server and etcdctl (Debian's packages), the reference the API is tested against.
+# Order-only below: installing them never forces the venv to be rebuilt.
+etcd:
+	@if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then \
+		apt-get update && apt-get install -y etcd-server etcd-client; \
+	fi
+
+$(STAMP): pyproject.toml | etcd
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-run: $(STAMP)
+proto: $(GEN_STAMP)
+
+# protoc writes imports as `from mvccpb import ...`; they are rewritten to the package path.
+$(GEN_STAMP): $(PROTOS) $(STAMP)
+	rm -rf $(GEN_DIR)
+	mkdir -p $(GEN_DIR)
+	$(BIN)/python -m grpc_tools.protoc -I $(PROTO_DIR) \
+		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy \
+		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
+		--python_out=$(GEN_DIR) --grpc_python_out=$(GEN_DIR) \
+		--mypy_out=quiet:$(GEN_DIR) --mypy_grpc_out=quiet:$(GEN_DIR) $(PROTOS)
+	sed -i -E 's/^from ($(subst $() ,|,$(PROTO_PACKAGES))) import /from synod.api.gen.\1 import /' \
+		$(GEN_DIR)/*/*.py $(GEN_DIR)/*/*.pyi
+	echo '"""Generated from src/synod/api/proto by make; not in git."""' > $(GEN_DIR)/__init__.py
+	for package in $(PROTO_PACKAGES); do cp $(GEN_DIR)/__init__.py $(GEN_DIR)/$$package/; done
+	@touch $(GEN_STAMP)
+
+run: setup
 	$(BIN)/synod sim --engine raft --nodes 5 --seed 42 --ticks 3000 --verbose
 
-check: $(STAMP)
+check: setup
 	$(BIN)/ruff format --check src tests
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
+unit: setup
 	$(BIN)/pytest -q
 
 # The default sweep, part of `make test`: 400 seeds over 3 and 5 nodes with swarm faults,
 # and 200 seeds whose nodes run the real write-ahead log on simulated disks with disk faults.
-sweep: $(STAMP)
+sweep: setup
 	$(BIN)/synod sim --engine raft --nodes 3 --seeds 1-250 --ticks 4000 --jobs $(JOBS)
 	$(BIN)/synod sim --engine raft --nodes 5 --seeds 1-150 --ticks 4000 --jobs $(JOBS)
 	$(BIN)/synod sim --engine raft --nodes 3 --seeds 1-200 --ticks 3000 --disk wal --jobs $(JOBS)
@@ -44,14 +76,14 @@ sweep: $(STAMP)
 test: check unit sweep
 
 # Long sweeps, on fresh seeds: 2,100 seeds over 3, 5 and 7 nodes.
-soak: $(STAMP)
+soak: setup
 	$(BIN)/synod sim --engine raft --nodes 3 --seeds 1001-2000 --ticks 6000 --jobs $(JOBS)
 	$(BIN)/synod sim --engine raft --nodes 5 --seeds 2001-2800 --ticks 6000 --jobs $(JOBS)
 	$(BIN)/synod sim --engine raft --nodes 7 --seeds 3001-3300 --ticks 6000 --jobs $(JOBS)
 
-bench: $(STAMP)
+bench: setup
 	$(BIN)/python -m synod.cli.bench
 	$(BIN)/python -m synod.storage.bench
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(GEN_DIR) build dist .mypy_cache .pytest_cache .ruff_cache
