@@ -75,11 +75,14 @@ sweep: setup
 
 test: check unit sweep
 
-# Long sweeps, on fresh seeds: 2,100 seeds over 3, 5 and 7 nodes.
+# Long sweeps, on fresh seeds: 2,100 seeds over 3, 5 and 7 nodes, and 2,000 seeds whose nodes
+# run the real write-ahead log on simulated disks with disk faults.
 soak: setup
 	$(BIN)/synod sim --engine raft --nodes 3 --seeds 1001-2000 --ticks 6000 --jobs $(JOBS)
 	$(BIN)/synod sim --engine raft --nodes 5 --seeds 2001-2800 --ticks 6000 --jobs $(JOBS)
 	$(BIN)/synod sim --engine raft --nodes 7 --seeds 3001-3300 --ticks 6000 --jobs $(JOBS)
+	$(BIN)/synod sim --engine raft --nodes 3 --seeds 5001-6500 --ticks 4000 --disk wal --jobs $(JOBS)
+	$(BIN)/synod sim --engine raft --nodes 5 --seeds 6501-7000 --ticks 4000 --disk wal --jobs $(JOBS)
 
 bench: setup
 	$(BIN)/python -m synod.cli.bench
