@@ -59,7 +59,7 @@ class MemoryBackend:
         self.commits = 0
 
     def load(self) -> dict[bytes, list[tuple[bytes, bytes]]]:
-        return {name: sorted(records.items()) for name, records in self._buckets.items()}
+        return {name: sorted(records.items()) for name, records in self._buckets.items() if records}
 
     def commit(self, batch: Batch) -> None:
         if batch.clear:

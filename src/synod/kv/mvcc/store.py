@@ -110,7 +110,8 @@ class MvccStore:
         self._revision = 1
         self._compact_revision = -1
         self._applied_index = 0
-        self._flushed_meta = StoreMeta()
+        self._flushed_meta: StoreMeta | None = None
+        """What the backend's meta bucket holds; None: nothing yet."""
 
     @classmethod
     def open(cls, backend: Backend, limits: MvccLimits | None = None) -> MvccStore:
@@ -151,7 +152,8 @@ class MvccStore:
 
     def flush(self) -> bool:
         """Commit the changes since the last flush, with the current meta, in one backend
-        transaction. Returns whether there was anything to commit (False without a backend)."""
+        transaction (the first flush commits the meta even of a fresh store). Returns whether
+        there was anything to commit (False without a backend)."""
         if self._backend is None or self._journal is None:
             return False
         meta = self._meta()
@@ -291,15 +293,12 @@ class MvccStore:
     def _state(self) -> tuple[StoreMeta, Keyspace, Lessor]:
         return self._meta(), self._keyspace, self._leases
 
-    def _install(
-        self, meta: StoreMeta, keyspace: Keyspace | None = None, leases: Lessor | None = None
-    ) -> None:
-        """Take ``meta`` (and the loaded history and leases) as what the backend holds."""
+    def _install(self, meta: StoreMeta, keyspace: Keyspace, leases: Lessor) -> None:
+        """Take a loaded state, which is what the backend (if any) holds."""
         self._applied_index = meta.applied_index
         self._revision = meta.revision
         self._compact_revision = meta.compact_revision
-        if keyspace is not None and leases is not None:
-            self._keyspace, self._leases = keyspace, leases
+        self._keyspace, self._leases = keyspace, leases
         self._flushed_meta = meta
         assert self._compact_revision <= self._revision
 
