@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from synod.kv.mvcc import (
     AppliedIndexRegressed,
+    DeleteRangeRequest,
+    KeyValue,
     LeaseGrantRequest,
     MemoryBackend,
     MvccLimits,
@@ -22,7 +24,7 @@ from synod.kv.mvcc import (
     SnapshotVersionUnsupported,
     StateCorrupt,
 )
-from synod.kv.mvcc.encoding import KEY_BUCKET, META_BUCKET, encode_integer
+from synod.kv.mvcc.encoding import KEY_BUCKET, META_BUCKET, encode_integer, encode_key_value
 from synod.kv.mvcc.snapshot import decode_snapshot, encode_snapshot
 from tests.kv.histories import HISTORIES, REQUESTS, Request, apply, assert_same_store, replay
 
@@ -165,7 +167,7 @@ def test_a_checksummed_body_that_breaks_the_rules_is_refused() -> None:
     meta[b"compact_revision"] = encode_integer(-1)
     meta[b"revision"] = encode_integer(2)
     too_new = {**buckets, META_BUCKET: sorted(meta.items())}
-    with pytest.raises(StateCorrupt, match="not a retained revision up to 2"):
+    with pytest.raises(StateCorrupt, match="is not a revision up to 2"):
         MvccStore.restore(reframed(too_new))
 
 
@@ -189,3 +191,15 @@ def test_an_empty_store_round_trips() -> None:
     apply(store, PutRequest(b"k"))
     apply(restored, PutRequest(b"k"))
     assert_same_store(store, restored)
+
+
+def test_a_tombstone_carrying_a_value_is_refused() -> None:
+    store = replay([PutRequest(b"k", b"v"), DeleteRangeRequest(b"k")])
+    buckets = decode_snapshot(store.snapshot())
+    smuggled = encode_key_value(KeyValue(b"k", 0, 3, 0, b"smuggled", 0))
+    records = [
+        (key, smuggled if key.endswith(b"t") else value) for key, value in buckets[KEY_BUCKET]
+    ]
+    assert records != buckets[KEY_BUCKET]
+    with pytest.raises(StateCorrupt, match="tombstone at 3/0 carries more than its key"):
+        MvccStore.restore(reframed({**buckets, KEY_BUCKET: records}))

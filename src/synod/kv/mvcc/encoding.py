@@ -45,10 +45,14 @@ META_KEYS = (
 """Every meta key, in key (byte) order."""
 
 TOMBSTONE_MARK = b"t"
-_REVISION = struct.Struct(">QcQ")
+REVISION_STRUCT = struct.Struct(">QcQ")
+"""main, ``_``, sub: shared with the loader's hot loop, which unpacks records inline."""
+_REVISION = REVISION_STRUCT
 REVISION_BYTES = _REVISION.size
 """17: main, ``_``, sub."""
-_KEY_VALUE = struct.Struct(">qqqqI")
+KEY_VALUE_STRUCT = struct.Struct(">qqqqI")
+"""create, mod, version, lease, key length: the fixed head of a key-value record."""
+_KEY_VALUE = KEY_VALUE_STRUCT
 _LEASE = struct.Struct(">qq")
 _LEASE_ID = struct.Struct(">Q")
 _INTEGER = struct.Struct(">q")

@@ -3,6 +3,10 @@
 This layer knows nothing of requests or errors: callers check revisions first. Writers pass the
 revision to write at; the keyspace asserts it moves forward. With a ``Journal``, every record a
 write adds or a compaction drops is noted there too, for the next flush to a backend.
+
+A value may be held as its encoded record (what a store loaded from a backend or a snapshot
+holds, already checked by the loader) and is decoded the first time it is read: opening a
+store of a million keys then builds the index only, as etcd's restore does.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import struct
 
 from synod.kv.mvcc.encoding import (
     KEY_BUCKET,
+    decode_key_value,
     encode_key_value,
     encode_revision,
     tombstone_value,
@@ -28,18 +33,18 @@ class Keyspace:
         self,
         journal: Journal | None = None,
         index: TreeIndex | None = None,
-        values: dict[Revision, KeyValue] | None = None,
+        values: dict[Revision, KeyValue | bytes] | None = None,
     ) -> None:
         """Empty, or the history ``index`` and ``values`` hold (every put revision the index
         holds has its value, and nothing else does)."""
         self._journal = journal
         self._index = TreeIndex() if index is None else index
-        self._values: dict[Revision, KeyValue] = {} if values is None else values
+        self._values: dict[Revision, KeyValue | bytes] = {} if values is None else values
 
     def get(self, key: bytes, at_main: int) -> KeyValue | None:
         index = self._index.lookup(key)
         revision = None if index is None else index.get(at_main)
-        return None if revision is None else self._values[revision]
+        return None if revision is None else self.value_at(revision)
 
     def read(self, keys: KeyRange, at_main: int) -> list[KeyValue]:
         """The live versions in ``keys`` at ``at_main``, key-ascending."""
@@ -88,7 +93,10 @@ class Keyspace:
         return changes
 
     def value_at(self, revision: Revision) -> KeyValue:
-        return self._values[revision]
+        stored = self._values[revision]
+        if isinstance(stored, bytes):
+            stored = self._values[revision] = decode_key_value(stored)
+        return stored
 
     def compact(self, at_main: int) -> int:
         """Drop history before ``at_main`` that no read at or after it can see; count drops."""
@@ -107,8 +115,12 @@ class Keyspace:
             assert index is not None
             for entry in index.entries():
                 revision, tombstone = entry.revision, entry.tombstone
-                stored = tombstone_value(key, revision) if tombstone else self._values[revision]
-                records.append((encode_revision(revision, tombstone), encode_key_value(stored)))
+                if tombstone:
+                    record = encode_key_value(tombstone_value(key, revision))
+                else:
+                    stored = self._values[revision]
+                    record = stored if isinstance(stored, bytes) else encode_key_value(stored)
+                records.append((encode_revision(revision, tombstone), record))
         records.sort()
         assert len(records) >= len(self._values)
         return records
@@ -129,7 +141,7 @@ class Keyspace:
             digest.update(struct.pack(">qq?", revision.main, revision.sub, tombstone))
             digest.update(_framed(key))
             if not tombstone:
-                stored = self._values[revision]
+                stored = self.value_at(revision)
                 digest.update(
                     struct.pack(">qqq", stored.create_revision, stored.version, stored.lease)
                 )

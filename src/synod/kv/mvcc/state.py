@@ -9,18 +9,23 @@ invariants raises ``StateCorrupt`` naming it:
   ``-1 <= compact_revision <= revision``, ``applied_index >= 0`` and every lease ID at most
   ``lease_id_last``;
 - key records come in strictly ascending revision order, none above ``revision``; a put's value
-  names its own revision as ``mod_revision``; a tombstone ends a live generation of its key.
+  names its own revision as ``mod_revision``; a tombstone ends a live generation of its key and
+  holds nothing but its key (so records read back encode to the same bytes: snapshots of a
+  reopened store equal those of the original).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from synod.kv.mvcc.encoding import (
     BUCKETS,
     FORMAT_VERSION,
     KEY_BUCKET,
+    KEY_VALUE_STRUCT,
     LEASE_BUCKET,
     META_APPLIED_INDEX,
     META_BUCKET,
@@ -30,6 +35,7 @@ from synod.kv.mvcc.encoding import (
     META_LEASE_ID_LAST,
     META_REVISION,
     REVISION_BYTES,
+    REVISION_STRUCT,
     StateCorrupt,
     decode_integer,
     decode_key_value,
@@ -38,13 +44,14 @@ from synod.kv.mvcc.encoding import (
     encode_integer,
     encode_lease,
     encode_lease_id,
+    tombstone_value,
 )
 from synod.kv.mvcc.index import Generation, KeyIndex, TreeIndex
 from synod.kv.mvcc.journal import Journal
 from synod.kv.mvcc.keyspace import Keyspace
 from synod.kv.mvcc.lessor import Lease, Lessor
 from synod.kv.mvcc.messages import KeyValue
-from synod.kv.mvcc.revision import Revision
+from synod.kv.mvcc.revision import SUB_MAX, Revision
 
 Buckets = dict[bytes, list[tuple[bytes, bytes]]]
 
@@ -128,29 +135,66 @@ def _load_meta(records: Sequence[tuple[bytes, bytes]]) -> StoreMeta:
 def _load_keyspace(
     records: Sequence[tuple[bytes, bytes]], revision_max: int, journal: Journal | None
 ) -> Keyspace:
+    """One pass over the key bucket. The hot loop unpacks each record inline and keeps a put's
+    encoded record as its value (decoded on first read): at a million records every call and
+    object counts. Every field the index relies on is checked here, so later decoding cannot
+    fail."""
     indexes: dict[bytes, KeyIndex] = {}
-    values: dict[Revision, KeyValue] = {}
+    values: dict[Revision, KeyValue | bytes] = {}
+    unpack_revision = REVISION_STRUCT.unpack_from
+    unpack_head = KEY_VALUE_STRUCT.unpack_from
+    head_bytes = KEY_VALUE_STRUCT.size
     previous = b""
     for record_key, record_value in records:
-        if record_key[:REVISION_BYTES] <= previous:
+        ordered = record_key[:REVISION_BYTES]
+        if ordered <= previous:
             raise StateCorrupt(f"key records out of revision order at {record_key!r}")
-        previous = record_key[:REVISION_BYTES]
-        revision, tombstone = decode_revision(record_key)
-        kv = decode_key_value(record_value)
-        if revision.main > revision_max or kv.mod_revision != revision.main:
+        previous = ordered
+        tombstone = len(record_key) != REVISION_BYTES
+        if tombstone:
+            decode_revision(record_key)  # the slow path names what is wrong with the mark
+        main, separator, sub = unpack_revision(record_key)
+        if separator != b"_" or not 1 <= main <= revision_max or sub > SUB_MAX:
+            raise StateCorrupt(f"record key {record_key!r} is not a revision up to {revision_max}")
+        if len(record_value) < head_bytes:
+            raise StateCorrupt(f"record at {main}/{sub} is shorter than a key-value header")
+        _, mod_revision, _, _, key_length = unpack_head(record_value)
+        key_end = head_bytes + key_length
+        if mod_revision != main or key_end > len(record_value):
             raise StateCorrupt(
-                f"record at {revision} (mod revision {kv.mod_revision}) is not "
-                f"a retained revision up to {revision_max}"
+                f"record at {main}/{sub} names mod revision {mod_revision} "
+                f"and a key of {key_length} bytes in {len(record_value)}"
             )
-        index = indexes.get(kv.key)
+        key = record_value[head_bytes:key_end]
+        revision = Revision(main, sub)
+        index = indexes.get(key)
         if index is None:
-            index = indexes[kv.key] = KeyIndex()
+            index = indexes[key] = KeyIndex()
         generation = index.generations[-1].revisions
         generation.append(revision)
         if tombstone:
             if len(generation) == 1:
-                raise StateCorrupt(f"tombstone at {revision} of {kv.key!r}, which is not live")
+                raise StateCorrupt(f"tombstone at {main}/{sub} of {key!r}, which is not live")
+            if decode_key_value(record_value) != tombstone_value(key, revision):
+                raise StateCorrupt(f"tombstone at {main}/{sub} carries more than its key")
             index.generations.append(Generation())
         else:
-            values[revision] = kv
+            values[revision] = record_value
     return Keyspace(journal, TreeIndex(indexes), values)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a whole store is built or listed.
+
+    Building a million index objects would otherwise set off collections that each walk
+    every object made so far (most of the time of an open). None of these objects form
+    cycles, and the collector's state is restored afterwards; results do not depend on it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

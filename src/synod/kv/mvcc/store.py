@@ -66,7 +66,7 @@ from synod.kv.mvcc.messages import (
 )
 from synod.kv.mvcc.reads import read_range
 from synod.kv.mvcc.snapshot import decode_snapshot, encode_snapshot
-from synod.kv.mvcc.state import StoreMeta, dump_state, load_state
+from synod.kv.mvcc.state import StoreMeta, collector_paused, dump_state, load_state
 from synod.kv.mvcc.txn import (
     TxnPath,
     check_key_request,
@@ -118,8 +118,9 @@ class MvccStore:
         """The store ``backend`` holds (a fresh one if it holds nothing); later changes go to
         it on ``flush``. Raises ``StateCorrupt`` when its records are not a store's."""
         store = cls(limits, backend)
-        buckets = backend.load()
-        loaded = load_state(buckets, store._limits.lease_ttl_seconds_min, store._journal)
+        with collector_paused():
+            buckets = backend.load()
+            loaded = load_state(buckets, store._limits.lease_ttl_seconds_min, store._journal)
         if loaded is not None:
             store._install(loaded.meta, loaded.keyspace, loaded.leases)
         return store
@@ -131,9 +132,10 @@ class MvccStore:
         """The store ``snapshot`` bytes describe. Raises a ``StateCorrupt`` subclass naming the
         fault for bytes that are not a whole snapshot. With ``backend``, its previous contents
         are replaced by the snapshot's records in one commit before this returns."""
-        buckets = decode_snapshot(data)
         store = cls(limits, backend)
-        loaded = load_state(buckets, store._limits.lease_ttl_seconds_min, store._journal)
+        with collector_paused():
+            buckets = decode_snapshot(data)
+            loaded = load_state(buckets, store._limits.lease_ttl_seconds_min, store._journal)
         if loaded is not None:
             store._install(loaded.meta, loaded.keyspace, loaded.leases)
         if backend is not None:
@@ -148,7 +150,8 @@ class MvccStore:
     def snapshot(self) -> bytes:
         """Every retained record, the leases and the meta (applied index included), as
         checksummed bytes; equal stores give equal bytes."""
-        return encode_snapshot(dump_state(*self._state()))
+        with collector_paused():
+            return encode_snapshot(dump_state(*self._state()))
 
     def flush(self) -> bool:
         """Commit the changes since the last flush, with the current meta, in one backend
