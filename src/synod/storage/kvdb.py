@@ -96,7 +96,8 @@ class KvdbFull(KvdbError):
 
 
 class BatchLike(Protocol):
-    """What a commit needs of a batch (``synod.kv.mvcc.Batch`` has this shape)."""
+    """What a commit needs of a batch (``synod.kv.mvcc.Batch`` has this shape): puts and
+    deletes in (bucket, key) order."""
 
     @property
     def puts(self) -> Sequence[tuple[bytes, bytes, bytes]]: ...
@@ -177,7 +178,11 @@ class LmdbBackend:
                 if holder is not None:
                     txn.delete(key, db=holder)
             for bucket, records in _grouped(batch.puts):
-                txn.cursor(self._buckets[bucket]).putmulti(records)
+                # Into an emptied bucket, sorted records go in with LMDB's append mode, which
+                # fills pages in order instead of searching and splitting (it refuses a key
+                # out of order, aborting the transaction, so it cannot misplace one).
+                cursor = txn.cursor(self._buckets[bucket])
+                cursor.putmulti(records, append=batch.clear)
         self.commits += 1
 
     def sync(self) -> None:

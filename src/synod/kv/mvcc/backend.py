@@ -27,7 +27,8 @@ Records = Sequence[tuple[bytes, bytes]]
 class Batch:
     """Changes to commit at once, applied in this order: when ``clear``, every bucket is emptied;
     then ``deletes`` (bucket, key) are removed (absent keys are no error); then ``puts``
-    (bucket, key, value) are written. No (bucket, key) is both deleted and put."""
+    (bucket, key, value) are written. Both are in (bucket, key) order (a backend may rely on it
+    to append), and no (bucket, key) is both deleted and put."""
 
     puts: tuple[tuple[bytes, bytes, bytes], ...] = ()
     deletes: tuple[tuple[bytes, bytes], ...] = ()

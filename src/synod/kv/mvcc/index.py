@@ -30,6 +30,8 @@ class IndexEntry:
 
 
 class KeyIndex:
+    __slots__ = ("generations",)
+
     def __init__(self) -> None:
         self.generations: list[Generation] = [Generation()]
 
@@ -125,6 +127,11 @@ class TreeIndex:
 
     def all_keys(self) -> list[bytes]:
         return list(self._keys)
+
+    def items(self) -> Iterator[tuple[bytes, KeyIndex]]:
+        """Every key with its index, in no particular order (for whole-store listings, which
+        sort by revision anyway)."""
+        return iter(self._indexes.items())
 
     def compact(self, at_main: int) -> list[Revision]:
         """Compact every key's history; forget keys left with none. Returns dropped revisions."""

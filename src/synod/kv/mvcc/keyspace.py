@@ -108,21 +108,27 @@ class Keyspace:
         return len(dropped)
 
     def records(self) -> list[tuple[bytes, bytes]]:
-        """The key bucket's records for the whole retained history, in key (revision) order."""
+        """The key bucket's records for the whole retained history, in key (revision) order.
+
+        Walks the generations directly (no per-entry objects): snapshots list every record."""
         records: list[tuple[bytes, bytes]] = []
-        for key in self._index.all_keys():
-            index = self._index.lookup(key)
-            assert index is not None
-            for entry in index.entries():
-                revision, tombstone = entry.revision, entry.tombstone
-                if tombstone:
-                    record = encode_key_value(tombstone_value(key, revision))
-                else:
-                    stored = self._values[revision]
+        append = records.append
+        values = self._values
+        for key, index in self._index.items():
+            last = len(index.generations) - 1
+            for number, generation in enumerate(index.generations):
+                revisions = generation.revisions
+                puts = revisions[:-1] if number < last else revisions
+                for revision in puts:
+                    stored = values[revision]
                     record = stored if isinstance(stored, bytes) else encode_key_value(stored)
-                records.append((encode_revision(revision, tombstone), record))
+                    append((encode_revision(revision, False), record))
+                if number < last:
+                    tombstone = revisions[-1]
+                    record = encode_key_value(tombstone_value(key, tombstone))
+                    append((encode_revision(tombstone, True), record))
         records.sort()
-        assert len(records) >= len(self._values)
+        assert len(records) >= len(values)
         return records
 
     def digest(self, up_to_main: int, compact_main: int) -> bytes:

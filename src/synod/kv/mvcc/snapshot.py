@@ -46,16 +46,15 @@ class SnapshotChecksumMismatch(StateCorrupt):
 
 
 def encode_snapshot(buckets: Buckets) -> bytes:
-    parts: list[bytes] = []
+    body = bytearray()
     pack_record = _RECORD.pack
     for name in BUCKETS:
         records = buckets.get(name, [])
-        parts.append(_COUNT.pack(len(records)))
+        body += _COUNT.pack(len(records))
         for key, value in records:
-            parts.append(pack_record(len(key), len(value)))
-            parts.append(key)
-            parts.append(value)
-    body = b"".join(parts)
+            body += pack_record(len(key), len(value))
+            body += key
+            body += value
     header = _HEADER.pack(MAGIC, SNAPSHOT_VERSION, len(body), zlib.crc32(body))
     return header + body
 
