@@ -147,3 +147,32 @@ def test_damaged_records_are_refused_on_open() -> None:
     no_meta.commit(Batch(puts=((LEASE_BUCKET, b"\x00" * 7 + b"\x01", b"\x00" * 16),)))
     with pytest.raises(StateCorrupt, match="meta holds"):
         MvccStore.open(no_meta)
+
+
+class FailingOnce(MemoryBackend):
+    """Refuses its next commit (as a full disk would), then works again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_next = False
+
+    def commit(self, batch: Batch) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("no space left")
+        super().commit(batch)
+
+
+def test_a_failed_flush_keeps_its_changes_for_the_next() -> None:
+    backend = FailingOnce()
+    store = MvccStore(backend=backend)
+    store.put(PutRequest(b"a", b"1"))
+    store.note_applied(1)
+    backend.fail_next = True
+    with pytest.raises(OSError, match="no space"):
+        store.flush()
+    assert MvccStore.open(backend).applied_index == 0  # nothing of it was committed
+    store.put(PutRequest(b"b", b"2"))
+    store.note_applied(2)
+    assert store.flush()
+    assert_same_store(store, MvccStore.open(backend))

@@ -26,9 +26,9 @@ class Journal:
     def delete(self, bucket: bytes, key: bytes) -> None:
         self._changes[bucket, key] = None
 
-    def take(self, meta: list[tuple[bytes, bytes, bytes]]) -> Batch:
-        """The pending changes plus ``meta`` (bucket, key, value) puts, as one batch; the
-        journal is empty afterwards."""
+    def batch(self, meta: list[tuple[bytes, bytes, bytes]]) -> Batch:
+        """The pending changes plus ``meta`` (bucket, key, value) puts, as one batch. The
+        journal keeps them until ``clear``: a commit that fails leaves them pending."""
         puts: list[tuple[bytes, bytes, bytes]] = list(meta)
         deletes: list[tuple[bytes, bytes]] = []
         for (bucket, key), value in self._changes.items():
@@ -36,7 +36,10 @@ class Journal:
                 deletes.append((bucket, key))
             else:
                 puts.append((bucket, key, value))
-        self._changes = {}
         puts.sort()
         deletes.sort()
         return Batch(tuple(puts), tuple(deletes))
+
+    def clear(self) -> None:
+        """Forget the pending changes: the backend committed them."""
+        self._changes = {}

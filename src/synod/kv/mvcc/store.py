@@ -163,7 +163,8 @@ class MvccStore:
         if not self._journal and meta == self._flushed_meta:
             return False
         meta_puts = [(META_BUCKET, key, value) for key, value in meta.records()]
-        self._backend.commit(self._journal.take(meta_puts))
+        self._backend.commit(self._journal.batch(meta_puts))
+        self._journal.clear()  # only once committed: a failed commit leaves the batch pending
         self._flushed_meta = meta
         assert not self._journal
         return True
