@@ -20,14 +20,20 @@ Crash between the WAL's fsync and the LMDB commit (or before a lost commit reach
 ``MvccStore.open`` finds the older applied index next to the older data, and the replica replays
 the WAL entries after it; applying them again is exactly what produced the lost commit. The
 rule this asks of the runtime: the WAL may be compacted only up to an applied index the
-backend has made durable (after a synced commit, or after ``sync()``).
+backend has made durable. With ``metasync=False`` a commit is durable once a later commit has
+returned or ``sync()`` has; so compact up to the applied index of the commit before the last,
+or call ``sync()`` first.
 
 Errors, each naming the path: ``KvdbMissing`` (no store there and ``create`` is off),
-``KvdbLocked`` (another open backend holds the directory's lock file), ``KvdbCorrupt`` (LMDB
-refuses the file, or the optional offline verification of every page finds problems),
-``KvdbFull`` (a commit would outgrow ``map_size_bytes``; nothing of it is applied). LMDB keeps
-no checksums on data pages: the structure is checked, a flipped bit inside a value is not (the
-replicas' ``hash_kv`` comparison catches that, as etcd's corruption check does).
+``KvdbLocked`` (another open backend holds the directory's lock file), ``KvdbCorrupt`` (the
+file is shorter than its meta page says, LMDB refuses it or reports a damaged page, or the
+optional offline verification of every page finds problems), ``KvdbFull`` (a commit would
+outgrow ``map_size_bytes``; nothing of it is applied). The length check runs before LMDB maps
+the file because LMDB would fault (SIGBUS) on the missing pages of a truncated file instead of
+reporting it; damage inside pages can still fault or go unnoticed, so a file from elsewhere
+should be opened with ``verify=True``. LMDB keeps no checksums on data pages: a flipped bit
+inside a value is not detected here (the replicas' ``hash_kv`` comparison catches it, as
+etcd's corruption check does).
 
 ``copy_to`` writes a compacted, consistent copy (one read transaction's view) into a new
 directory and syncs it; the copy opens as a backend of its own.
