@@ -65,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("```")
     print(f"\n## Keyspace on LMDB ({args.keys:,} keys)\n")
     sys.stdout.flush()
-    return code or kvdb_bench.main(["--keys", str(args.keys)])
+    keyspace_code = kvdb_bench.main(["--keys", str(args.keys)])
+    return code or keyspace_code
 
 
 if __name__ == "__main__":
