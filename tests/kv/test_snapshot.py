@@ -203,3 +203,34 @@ def test_a_tombstone_carrying_a_value_is_refused() -> None:
     assert records != buckets[KEY_BUCKET]
     with pytest.raises(StateCorrupt, match="tombstone at 3/0 carries more than its key"):
         MvccStore.restore(reframed({**buckets, KEY_BUCKET: records}))
+
+
+def framed(body: bytes) -> bytes:
+    """``body`` behind a valid header: magic, version 1, its length and its checksum."""
+    return b"SMVC" + struct.pack(">BQI", 1, len(body), zlib.crc32(body)) + body
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_are_refused_with_a_typed_error(data: bytes) -> None:
+    with pytest.raises(StateCorrupt):
+        MvccStore.restore(data)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_damage_behind_a_valid_checksum_is_refused_or_restores_whole(data: st.DataObject) -> None:
+    """Bytes that pass the checksum but were damaged before it was computed: the loader must
+    refuse them with StateCorrupt (never another exception), or restore a store that works."""
+    body = bytearray(sample_snapshot()[HEADER_BYTES:])
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(body) - 1))
+        body[position] = data.draw(st.integers(0, 255))
+    try:
+        restored = MvccStore.restore(framed(bytes(body)))
+    except StateCorrupt:
+        return
+    restored.range(RangeRequest(b"\x00", b"\x00"))
+    restored.hash_kv()
+    restored.history(b"\x00", b"\x00", max(1, restored.compact_revision))
+    assert MvccStore.restore(restored.snapshot()).snapshot() == restored.snapshot()
