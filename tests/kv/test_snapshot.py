@@ -234,3 +234,10 @@ def test_damage_behind_a_valid_checksum_is_refused_or_restores_whole(data: st.Da
     restored.hash_kv()
     restored.history(b"\x00", b"\x00", max(1, restored.compact_revision))
     assert MvccStore.restore(restored.snapshot()).snapshot() == restored.snapshot()
+
+
+def test_a_meta_record_under_a_garbled_name_is_named_not_decoded() -> None:
+    buckets = decode_snapshot(sample_snapshot())
+    garbled = {**buckets, META_BUCKET: [(b"\xff\xfe", b"short"), *buckets[META_BUCKET]]}
+    with pytest.raises(StateCorrupt, match=r"meta b'\\xff\\xfe' is 5 bytes"):
+        MvccStore.restore(reframed(garbled))

@@ -129,6 +129,6 @@ def encode_integer(value: int) -> bytes:
 
 def decode_integer(name: bytes, data: bytes) -> int:
     if len(data) != _INTEGER.size:
-        raise StateCorrupt(f"meta {name.decode()} is {len(data)} bytes, not 8")
+        raise StateCorrupt(f"meta {name!r} is {len(data)} bytes, not 8")
     value: int = _INTEGER.unpack(data)[0]
     return value
