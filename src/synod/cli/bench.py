@@ -1,4 +1,5 @@
-"""``make bench``: the simulator's speed and the checker's time over the shared histories.
+"""``make bench``: the simulator's speed, the checker's time over the shared histories, and
+the keyspace on LMDB (restart with a million keys, snapshots and copies; ``kvdb_bench``).
 
 Prints a Markdown report meant for docs/benchmarks.md, with the command that produced it.
 Benchmarks are measurements, not tests: nothing here asserts a speed.
@@ -13,6 +14,7 @@ import time
 from collections.abc import Sequence
 
 from synod.check import bench as check_bench
+from synod.cli import kvdb_bench
 from synod.sim.config import FaultProfile, SimConfig
 from synod.sim.world import simulate
 
@@ -49,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m synod.cli.bench", description=__doc__)
     parser.add_argument("--ticks", type=int, default=20_000, help="simulated ticks per run")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--keys", type=int, default=kvdb_bench.KEYS_DEFAULT, help="keys in the LMDB keyspace run"
+    )
     args = parser.parse_args(argv)
     print(f"## Simulator speed (seed {args.seed}, single process)\n")
     print(f"Machine: {platform.machine()}, Python {platform.python_version()}.\n")
@@ -58,7 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.flush()
     code = check_bench.main([])
     print("```")
-    return code
+    print(f"\n## Keyspace on LMDB ({args.keys:,} keys)\n")
+    sys.stdout.flush()
+    keyspace_code = kvdb_bench.main(["--keys", str(args.keys)])
+    return code or keyspace_code
 
 
 if __name__ == "__main__":

@@ -61,7 +61,11 @@ class Row:
         return self.operations / self.seconds
 
     def markdown(self) -> str:
-        cells = [
+        return "| " + " | ".join(self.cells()) + " |"
+
+    def cells(self) -> list[str]:
+        """The table's cells, in ``HEADER`` order."""
+        return [
             self.measurement,
             f"{self.operations:,}",
             f"{self.seconds:.2f}",
@@ -74,7 +78,6 @@ class Row:
             if self.sync_seconds is not None
             else "",
         ]
-        return "| " + " | ".join(cells) + " |"
 
 
 HEADER = (

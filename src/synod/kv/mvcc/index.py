@@ -30,6 +30,8 @@ class IndexEntry:
 
 
 class KeyIndex:
+    __slots__ = ("generations",)
+
     def __init__(self) -> None:
         self.generations: list[Generation] = [Generation()]
 
@@ -97,9 +99,10 @@ class KeyIndex:
 class TreeIndex:
     """Every key with history, kept sorted (bytewise) for range scans."""
 
-    def __init__(self) -> None:
-        self._indexes: dict[bytes, KeyIndex] = {}
-        self._keys: list[bytes] = []
+    def __init__(self, indexes: dict[bytes, KeyIndex] | None = None) -> None:
+        """Empty, or over ``indexes``: every key's index, none of them empty."""
+        self._indexes: dict[bytes, KeyIndex] = {} if indexes is None else indexes
+        self._keys: list[bytes] = sorted(self._indexes)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -124,6 +127,11 @@ class TreeIndex:
 
     def all_keys(self) -> list[bytes]:
         return list(self._keys)
+
+    def items(self) -> Iterator[tuple[bytes, KeyIndex]]:
+        """Every key with its index, in no particular order (for whole-store listings, which
+        sort by revision anyway)."""
+        return iter(self._indexes.items())
 
     def compact(self, at_main: int) -> list[Revision]:
         """Compact every key's history; forget keys left with none. Returns dropped revisions."""

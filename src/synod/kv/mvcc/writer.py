@@ -17,7 +17,7 @@ from synod.kv.mvcc.messages import (
     RangeResponse,
 )
 from synod.kv.mvcc.reads import read_range
-from synod.kv.mvcc.revision import Revision
+from synod.kv.mvcc.revision import SUB_MAX, Revision
 
 
 class Writer:
@@ -57,5 +57,7 @@ class Writer:
 
     def _next_revision(self) -> Revision:
         revision = Revision(self.main, self.changes)
+        assert revision.main >= 1, revision
+        assert 0 <= revision.sub <= SUB_MAX, revision
         self.changes += 1
         return revision
