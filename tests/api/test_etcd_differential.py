@@ -177,11 +177,6 @@ def test_a_range_in_a_txn_reports_the_revision_it_read_at(both: Both) -> None:
     assert (raw.header.revision, revisions) == (3, [2, 3, 3])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="synod.kv.mvcc gives every response in a txn the txn's revision; etcd 3.4 gives a "
-    "range made before the txn's first write the revision before the txn",
-)
 def test_the_keyspace_reports_etcds_revisions_for_ranges_in_a_txn(both: Both) -> None:
     both.put(mvcc.PutRequest(b"k", b"v"))
     both.txn(READ_THEN_WRITE)
