@@ -23,6 +23,8 @@ import grpc
 from synod.core.errors import NotLeader as EngineNotLeader
 from synod.core.errors import SynodError
 from synod.kv import mvcc
+from synod.kv.commands import CommandDecodeError
+from synod.server import errors as serving
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,8 +307,25 @@ _BY_MESSAGE: dict[str, type[EtcdError | mvcc.MvccError]] = {
 }
 
 
+def _serving_errors() -> dict[type[serving.ServingError], type[EtcdError]]:
+    return {
+        serving.NoLeader: NoLeader,
+        serving.RequestTimeout: RequestTimeout,
+        serving.TooManyRequests: TooManyRequests,
+        serving.RequestTooLarge: RequestTooLarge,
+        serving.ServerStopped: ServerStopped,
+        serving.LeaderChanged: LeaderChanged,
+        serving.NotLeader: NotLeader,
+        serving.BadTransferee: BadLeaderTransferee,
+    }
+
+
 def status_of(error: BaseException) -> Status:
     """The status etcd would answer ``error`` with."""
+    if isinstance(error, serving.ServingError):
+        return status_of(_serving_errors()[type(error)]())
+    if isinstance(error, CommandDecodeError):
+        return Status(grpc.StatusCode.INVALID_ARGUMENT, f"synod: {error}")
     match error:
         case mvcc.MvccError() | EtcdError():
             return Status(grpc.StatusCode[error.code], error.message)

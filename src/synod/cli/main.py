@@ -13,6 +13,7 @@ from types import ModuleType
 
 from synod import __version__
 from synod.check import cli as check_cli
+from synod.cli import serve
 from synod.sim import cli as sim_cli
 
 
@@ -20,6 +21,7 @@ def _subcommands() -> list[tuple[str, str, ModuleType]]:
     return [
         ("sim", "run the deterministic simulator from a seed (or sweep many seeds)", sim_cli),
         ("check", "check Jepsen-format histories for linearizability", check_cli),
+        ("serve", "run one member of a cluster, configured with etcd's flags", serve),
     ]
 
 

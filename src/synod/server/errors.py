@@ -1,0 +1,41 @@
+"""Why the runtime could not serve a request. The API layer maps each to etcd's own status."""
+
+from __future__ import annotations
+
+from synod.core.errors import SynodError
+
+
+class ServingError(SynodError):
+    """A request the node could not carry out; the client may retry elsewhere or later."""
+
+
+class NoLeader(ServingError):
+    """No leader is known (an election is running, or this node is cut off)."""
+
+
+class RequestTimeout(ServingError):
+    """The request was sent on but no answer came in time; it may still take effect."""
+
+
+class TooManyRequests(ServingError):
+    """Too many requests await an answer on this node."""
+
+
+class RequestTooLarge(ServingError):
+    """The request is larger than ``--max-request-bytes``."""
+
+
+class ServerStopped(ServingError):
+    """The node is shutting down."""
+
+
+class LeaderChanged(ServingError):
+    """The leader changed while the request waited (a read's confirmation was refused)."""
+
+
+class NotLeader(ServingError):
+    """Only the leader can do this (for example, hand its leadership over)."""
+
+
+class BadTransferee(ServingError):
+    """Leadership cannot go to that member (unknown, a learner, or this node)."""

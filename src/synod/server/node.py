@@ -1,0 +1,519 @@
+"""``Node``: one member of a cluster, run on one asyncio loop over a real disk, network and clock.
+
+Pieces: the engine and ``Replica`` (sans-IO), the WAL (``WalStorage`` on ``OsDisk``), the
+keyspace (``EtcdMachine`` over ``MvccStore`` on ``LmdbBackend``), the peer ``Transport``, a tick
+timer, and the leader's ``LeaseClock``.
+
+The Ready loop (architecture): early messages out; persist (one WAL write and fdatasync); the
+other messages out; apply (committed entries; then one LMDB transaction for all of them);
+answer. The loop runs whenever a tick, a message or a request made work, and hands the event loop
+back between Readies so the network and clients are served.
+
+Requests:
+- ``write``: proposed here when leading; otherwise sent to the leader in a ``PeerCall`` whose
+  command names this node as origin, so this node answers when the entry applies here. Without
+  a leader, it waits for one (bounded by the request timeout).
+- ``read``: linearizable through the engine's ReadIndex (a follower asks the leader); or
+  serializable, from this node's keyspace as it is.
+- Leases: only the leader keeps deadlines; keep-alives and remaining TTLs are asked of it.
+- Every wait is bounded by ``request_timeout_ms``; a request that times out may still apply.
+
+Shutdown (``stop``): no new requests; the Ready in hand is finished (the loop never stops
+between persisting and applying one); waiting requests fail with ``ServerStopped``; the
+keyspace is flushed and synced, the transport and the LMDB environment closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from synod.consensus.raft import RaftEngine
+from synod.consensus.raft.wire import decode_message, encode_message
+from synod.core.config import EngineConfig
+from synod.core.engine import Message, Ready, Role
+from synod.core.errors import NotLeader as EngineNotLeader
+from synod.core.errors import ProposalDropped
+from synod.core.ids import NO_NODE, LogIndex, NodeId
+from synod.core.log import Membership
+from synod.kv import commands
+from synod.kv.etcd_machine import EtcdMachine, EtcdResult
+from synod.kv.mvcc import MvccLimits, MvccStore, RangeRequest
+from synod.replica import Replica, ReplicaConfig
+from synod.replica.effects import Done, Effect, MembershipApplied, Redirected, Refused
+from synod.replica.leases import LeaseClock, LeaseClockConfig, expire_command
+from synod.server.config import Member, NodeConfig, host_port
+from synod.server.errors import (
+    BadTransferee,
+    NoLeader,
+    NotLeader,
+    RequestTimeout,
+    RequestTooLarge,
+    ServerStopped,
+    TooManyRequests,
+)
+from synod.server.peer_calls import CallKind, PeerCall, PeerReply, node_codec
+from synod.server.transport import Codec, Transport, TransportConfig
+from synod.storage.disk import OsDisk
+from synod.storage.kvdb import LmdbBackend
+from synod.storage.wal_storage import WalStorage
+
+logger = logging.getLogger("synod.server")
+
+WAL_DIR = os.path.join("member", "wal")
+KV_DIR = os.path.join("member", "kv")
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What Maintenance.Status reports."""
+
+    member_id: NodeId
+    leader: NodeId
+    term: int
+    commit_index: int
+    applied_index: int
+    revision: int
+    db_size_bytes: int
+    is_learner: bool
+
+
+class Node:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.member_id = config.node_id
+        self.cluster_id = config.cluster_id
+        self.members: dict[NodeId, Member] = {member.node_id: member for member in config.members}
+        self._rng = random.Random()
+        self._boot = self._rng.getrandbits(64).to_bytes(8, "big")
+        self._counter = itertools.count(1)
+        self._pending: dict[bytes, asyncio.Future[EtcdResult]] = {}
+        self._calls: dict[int, asyncio.Future[PeerReply]] = {}
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._listeners: list[Callable[[], None]] = []
+        self._lease_changes_seen = -1
+        self.leases = LeaseClock(LeaseClockConfig(tick_seconds=config.heartbeat_ms / 1000))
+        self.storage: WalStorage | None = None
+        self.backend: LmdbBackend | None = None
+        self.machine: EtcdMachine | None = None
+        self.replica: Replica[EtcdResult] | None = None
+        self.engine: RaftEngine | None = None
+        self.transport: Transport | None = None
+
+    # -- life ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover from the data directory, then join the cluster's traffic."""
+        config = self.config
+        founding = Membership(frozenset(member.node_id for member in config.members))
+        data_dir = config.data_dir
+        self.storage = WalStorage.open(
+            OsDisk(os.path.join(data_dir, WAL_DIR)),
+            membership=founding if config.new_cluster else None,
+        )
+        damage = self.storage.wal.damage
+        if damage is not None:
+            logger.warning("repaired a damaged log (%s); refilling it from peers", damage)
+        os.makedirs(os.path.join(data_dir, KV_DIR), exist_ok=True)
+        self.backend = LmdbBackend.open(
+            os.path.join(data_dir, KV_DIR), map_size_bytes=config.quota_backend_bytes
+        )
+        limits = MvccLimits()
+        self.machine = EtcdMachine(limits, MvccStore.open(self.backend, limits), self.backend)
+        self.engine = self._new_engine()
+        self.replica = Replica(
+            self.engine,
+            self.storage,
+            self.machine,
+            ReplicaConfig(snapshot_entries_threshold=config.snapshot_entries),
+        )
+        self.transport = Transport(self._transport_config(), self._codec(), self._on_message, self._rng)
+        await self.transport.start()
+        for member in self.members.values():
+            if member.node_id != self.member_id:
+                self._add_peer(member)
+        self._tasks = [
+            asyncio.create_task(self._tick_loop(), name="tick"),
+            asyncio.create_task(self._ready_loop(), name="ready"),
+        ]
+        logger.info(
+            "member %x (%s) started: cluster %x, applied %d, %d members",
+            self.member_id,
+            config.name,
+            self.cluster_id,
+            self.replica.applied_index,
+            len(self.members),
+        )
+
+    def _new_engine(self) -> RaftEngine:
+        assert self.storage is not None and self.machine is not None
+        config = self.config
+        engine_config = EngineConfig(
+            election_timeout_ticks=config.election_ticks,
+            heartbeat_interval_ticks=1,
+        )
+        applied = self.machine.applied_index
+        snapshot_index = self.storage.snapshot().meta.index
+        resumed = LogIndex(applied) if applied > snapshot_index else None
+        return RaftEngine(self.member_id, self.storage, engine_config, self._rng, resumed)
+
+    def _transport_config(self) -> TransportConfig:
+        host, port = host_port(self.config.listen_peer_urls[0], "--listen-peer-urls")
+        return TransportConfig(
+            node_id=self.member_id,
+            cluster_token=self.config.cluster_token.encode(),
+            listen_host=host,
+            listen_port=port,
+        )
+
+    def _codec(self) -> Codec:
+        return node_codec(Codec(encode_message, decode_message))
+
+    def _add_peer(self, member: Member) -> None:
+        assert self.transport is not None
+        host, port = host_port(member.peer_urls[0], "peer URL")
+        self.transport.add_peer(member.node_id, host, port)
+
+    async def stop(self) -> None:
+        """Finish what is in hand, fail what waits, close files and sockets."""
+        if self._stopping:
+            return
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for future in [*self._pending.values(), *self._calls.values()]:
+            if not future.done():
+                future.set_exception(ServerStopped("the server is stopping"))
+        if self.transport is not None:
+            await self.transport.close()
+        if self.machine is not None and self.backend is not None:
+            self.machine.store.flush()
+            self.backend.sync()
+            self.backend.close()
+        logger.info("member %x (%s) stopped", self.member_id, self.config.name)
+
+    # -- views -----------------------------------------------------------------------------------
+
+    @property
+    def leader(self) -> NodeId:
+        return NO_NODE if self.engine is None else self.engine.leader
+
+    @property
+    def is_leader(self) -> bool:
+        return self.engine is not None and self.engine.role is Role.LEADER
+
+    @property
+    def term(self) -> int:
+        return 0 if self.engine is None else int(self.engine.term)
+
+    def status(self) -> Status:
+        assert self.engine is not None and self.machine is not None and self.backend is not None
+        engine = self.engine
+        return Status(
+            self.member_id,
+            engine.leader,
+            int(engine.term),
+            int(engine.commit_index),
+            int(engine.applied_index),
+            self.machine.store.revision,
+            self.backend.size_bytes(),
+            self.member_id in engine.membership.learners,
+        )
+
+    def on_apply(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` after every batch of applied entries; returns the unsubscriber."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    # -- requests --------------------------------------------------------------------------------
+
+    async def write(self, request: commands.KvRequest) -> EtcdResult:
+        """Replicate ``request``; its result once applied here. Raises ``ServingError``."""
+        payload = commands.encode(request)
+        if len(payload) > self.config.max_request_bytes:
+            raise RequestTooLarge("request is too large")
+        return await self._replicate(payload)
+
+    async def _replicate(self, payload: bytes) -> EtcdResult:
+        replica = self._live_replica()
+        request_id = self._request_id()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.request_timeout_ms / 1000
+        future: asyncio.Future[EtcdResult] = loop.create_future()
+        self._pending[request_id] = future
+        try:
+            while True:
+                effects = replica.submit(request_id, payload)
+                self._wake()
+                redirect = self._first_failure(effects)
+                if redirect is None:
+                    break
+                leader = await self._leader(deadline)
+                if leader == self.member_id:
+                    continue
+                envelope = replica.expect(request_id, payload)
+                reply = await self._call(leader, CallKind.PROPOSE, envelope, deadline)
+                if reply.ok:
+                    break
+                await asyncio.sleep(self.config.heartbeat_ms / 1000)
+            return await self._until(future, deadline)
+        finally:
+            self._pending.pop(request_id, None)
+            replica.abandon(request_id)
+
+    async def read(self, request: RangeRequest, *, serializable: bool = False) -> EtcdResult:
+        """A range, linearizable (ReadIndex) or serializable (this node's keyspace as is)."""
+        query = commands.encode(request)
+        if serializable:
+            assert self.machine is not None
+            return self.machine.read(query)
+        replica = self._live_replica()
+        request_id = self._request_id()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.request_timeout_ms / 1000
+        future: asyncio.Future[EtcdResult] = loop.create_future()
+        self._pending[request_id] = future
+        try:
+            while True:
+                effects = replica.read(request_id, query)
+                self._wake()
+                if self._first_failure(effects) is None:
+                    break
+                await self._leader(deadline)
+                await asyncio.sleep(self.config.heartbeat_ms / 1000)
+            return await self._until(future, deadline)
+        finally:
+            self._pending.pop(request_id, None)
+            replica.abandon(request_id)
+
+    def _first_failure(self, effects: list[Effect[EtcdResult]]) -> Redirected | Refused | None:
+        for effect in effects:
+            if isinstance(effect, Refused) and effect.reason == "too many pending requests":
+                raise TooManyRequests(effect.reason)
+            if isinstance(effect, Redirected | Refused):
+                return effect
+        return None
+
+    async def keep_alive(self, lease_id: int) -> int:
+        """Renew a lease at the leader; its granted TTL, or 0 when it does not exist."""
+        return await self._lease_call(CallKind.KEEP_ALIVE, lease_id)
+
+    async def time_to_live(self, lease_id: int) -> int:
+        """Seconds left on a lease by the leader's clock; -1 when it does not exist."""
+        return await self._lease_call(CallKind.TIME_TO_LIVE, lease_id)
+
+    async def _lease_call(self, kind: CallKind, lease_id: int) -> int:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.request_timeout_ms / 1000
+        while True:
+            leader = await self._leader(deadline)
+            if leader == self.member_id:
+                return self._lease_answer(kind, lease_id)
+            reply = await self._call(leader, kind, lease_id.to_bytes(8, "big"), deadline)
+            if reply.ok:
+                return int.from_bytes(reply.payload, "big", signed=True)
+            await asyncio.sleep(self.config.heartbeat_ms / 1000)
+
+    def _lease_answer(self, kind: CallKind, lease_id: int) -> int:
+        assert self.machine is not None
+        granted = self.machine.leases().get(lease_id)
+        if granted is None:
+            return 0 if kind is CallKind.KEEP_ALIVE else -1
+        if kind is CallKind.KEEP_ALIVE:
+            renewed = self.leases.keep_alive(lease_id)
+            return granted if renewed is None else renewed
+        return self.leases.remaining_seconds(lease_id, granted)
+
+    async def move_leader(self, target: NodeId) -> None:
+        engine = self._live_engine()
+        if not self.is_leader:
+            raise NotLeader("not the leader")
+        if target == self.member_id or target not in engine.membership.voters:
+            raise BadTransferee("bad leader transferee")
+        engine.transfer_leadership(target)
+        self._wake()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.request_timeout_ms / 1000
+        while loop.time() < deadline:
+            if engine.leader == target:
+                return
+            await asyncio.sleep(self.config.heartbeat_ms / 1000)
+        raise RequestTimeout("leadership transfer timed out")
+
+    # -- waiting ---------------------------------------------------------------------------------
+
+    async def _until(self, future: asyncio.Future[EtcdResult], deadline: float) -> EtcdResult:
+        remaining = deadline - asyncio.get_running_loop().time()
+        try:
+            async with asyncio.timeout(max(remaining, 0)):
+                return await future
+        except TimeoutError:
+            raise RequestTimeout("request timed out") from None
+
+    async def _leader(self, deadline: float) -> NodeId:
+        """The leader, once one is known; ``NoLeader`` if none appears before ``deadline``."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._stopping:
+                raise ServerStopped("the server is stopping")
+            leader = self.leader
+            if leader != NO_NODE:
+                return leader
+            if loop.time() >= deadline:
+                raise NoLeader("no leader")
+            await asyncio.sleep(self.config.heartbeat_ms / 1000)
+
+    async def _call(
+        self, leader: NodeId, kind: CallKind, payload: bytes, deadline: float
+    ) -> PeerReply:
+        assert self.transport is not None
+        call_id = next(self._counter)
+        future: asyncio.Future[PeerReply] = asyncio.get_running_loop().create_future()
+        self._calls[call_id] = future
+        try:
+            self.transport.send(PeerCall(self.member_id, leader, call_id, kind, payload))
+            remaining = deadline - asyncio.get_running_loop().time()
+            async with asyncio.timeout(max(remaining, 0)):
+                return await future
+        except TimeoutError:
+            raise RequestTimeout("request timed out") from None
+        finally:
+            self._calls.pop(call_id, None)
+
+    # -- the engine's side -----------------------------------------------------------------------
+
+    def _on_message(self, message: Message) -> None:
+        if self._stopping:
+            return
+        match message:
+            case PeerReply():
+                future = self._calls.get(message.call_id)
+                if future is not None and not future.done():
+                    future.set_result(message)
+            case PeerCall():
+                self._answer_call(message)
+            case _:
+                self._live_replica().step(message)
+        self._wake()
+
+    def _answer_call(self, call: PeerCall) -> None:
+        assert self.transport is not None
+        ok, payload = True, b""
+        if not self.is_leader:
+            ok, payload = False, b"not the leader"
+        elif call.kind is CallKind.PROPOSE:
+            try:
+                self._live_replica().propose_envelope(call.payload)
+            except (EngineNotLeader, ProposalDropped) as error:
+                ok, payload = False, str(error).encode()
+        else:
+            lease_id = int.from_bytes(call.payload, "big")
+            payload = self._lease_answer(call.kind, lease_id).to_bytes(8, "big", signed=True)
+        reply = PeerReply(self.member_id, call.source, call.call_id, ok, payload)
+        self.transport.send(reply)
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    async def _tick_loop(self) -> None:
+        interval = self.config.heartbeat_ms / 1000
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time() + interval
+        while True:
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
+            next_tick += interval
+            replica = self._live_replica()
+            replica.tick()
+            for lease_id in self.leases.tick():
+                self._propose_quietly(expire_command(lease_id))
+            self._wake()
+
+    def _propose_quietly(self, payload: bytes) -> None:
+        """A proposal nobody waits for (a lease expiry): dropped silently if refused."""
+        self._live_replica().submit(self._request_id(), payload)
+
+    async def _ready_loop(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            replica = self._live_replica()
+            while (ready := replica.ready()) is not None:
+                self._carry_out(ready)
+                await asyncio.sleep(0)
+
+    def _carry_out(self, ready: Ready) -> None:
+        """One Ready, start to finish, with no await inside: persist, send, apply, answer."""
+        replica = self._live_replica()
+        transport = self.transport
+        assert transport is not None and self.machine is not None
+        for message in ready.early_messages:
+            transport.send(message)
+        replica.persist(ready)
+        for message in ready.messages:
+            transport.send(message)
+        effects = replica.finish(ready)
+        if ready.committed_entries or ready.snapshot is not None:
+            self.machine.store.flush()
+        if ready.soft_state is not None:
+            self._on_role(ready.soft_state.role)
+        self._answer(effects)
+        if ready.committed_entries or ready.snapshot is not None:
+            self._sync_leases()
+            for listener in list(self._listeners):
+                listener()
+
+    def _on_role(self, role: Role) -> None:
+        assert self.machine is not None
+        if role is Role.LEADER and not self.leases.leading:
+            self.leases.promote(self.machine.leases())
+            logger.info("member %x is the leader of term %d", self.member_id, self.term)
+        elif role is not Role.LEADER and self.leases.leading:
+            self.leases.step_down()
+
+    def _sync_leases(self) -> None:
+        assert self.machine is not None
+        if self.machine.lease_changes != self._lease_changes_seen:
+            self._lease_changes_seen = self.machine.lease_changes
+            self.leases.sync(self.machine.leases())
+
+    def _answer(self, effects: list[Effect[EtcdResult]]) -> None:
+        for effect in effects:
+            match effect:
+                case Done(request_id, result, _):
+                    future = self._pending.get(request_id)
+                    if future is not None and not future.done():
+                        future.set_result(result)
+                case Refused(request_id, reason):
+                    future = self._pending.get(request_id)
+                    if future is not None and not future.done():
+                        future.set_exception(NoLeader(reason))
+                case MembershipApplied():
+                    pass
+                case Redirected():
+                    pass
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _request_id(self) -> bytes:
+        return self._boot + next(self._counter).to_bytes(8, "big")
+
+    def _live_replica(self) -> Replica[EtcdResult]:
+        if self._stopping or self.replica is None:
+            raise ServerStopped("the server is stopping")
+        return self.replica
+
+    def _live_engine(self) -> RaftEngine:
+        if self._stopping or self.engine is None:
+            raise ServerStopped("the server is stopping")
+        return self.engine
