@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import msgspec
 import pytest
 from hypothesis import given
@@ -112,10 +114,8 @@ def test_a_flipped_byte_never_escapes_as_another_error(request, data):
     encoded = bytearray(encode(request))
     position = data.draw(st.integers(0, len(encoded) - 1))
     encoded[position] ^= data.draw(st.integers(1, 255))
-    try:
+    with contextlib.suppress(CommandDecodeError):
         decode(bytes(encoded))
-    except CommandDecodeError:
-        pass
 
 
 def _raw(tree: object) -> bytes:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from synod.kv.commands import CommandDecodeError, LeaseExpireRequest, encode
 from synod.kv.etcd_machine import EtcdMachine, NotAQuery
 from synod.kv.mvcc import (
-    CompactionRequest,
     Compacted,
+    CompactionRequest,
     Compare,
     CompareResult,
     CompareTarget,
