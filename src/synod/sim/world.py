@@ -17,15 +17,20 @@ from synod.consensus.storage import MemoryStorage
 from synod.core.engine import Message, Ready, Role
 from synod.core.ids import NO_NODE, LogIndex, NodeId
 from synod.core.log import Entry, Membership
-from synod.kv import KvMachine, KvResult
+from synod.kv.etcd_machine import EtcdMachine, EtcdResult
+from synod.kv.mvcc import LeaseKeepAliveResponse
 from synod.replica import Done, Effect, MembershipApplied, Redirected, Refused, Replica
+from synod.replica.leases import LeaseClock, expire_command
 from synod.sim.clients import ClientDriver
 from synod.sim.config import UNITS_PER_TICK, FaultProfile, SimConfig
 from synod.sim.engines import EngineFactory, SimEngine, lookup_engine
 from synod.sim.invariants import (
+    HASH_SAMPLE_INDEXES,
     Invariants,
+    check_acked_put,
     check_committed_durable,
     check_durable_hard_state,
+    check_keyspace_hash,
     check_monotonic,
     check_restart,
 )
@@ -48,11 +53,21 @@ EVENTS_PER_TICK_MAX = 20_000
 that needs more is a message storm, reported instead of hanging the run."""
 
 Logger = Callable[[str], None]
+MachineFactory = Callable[[NodeId], EtcdMachine]
+"""Builds a node's state machine on every start (tests plant faulty ones)."""
+
+
+def _etcd_machine(node_id: NodeId) -> EtcdMachine:
+    return EtcdMachine()
 
 
 class World:
     def __init__(
-        self, config: SimConfig, factory: EngineFactory, log: Logger | None = None
+        self,
+        config: SimConfig,
+        factory: EngineFactory,
+        log: Logger | None = None,
+        machine_factory: MachineFactory | None = None,
     ) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
@@ -61,6 +76,7 @@ class World:
         self.network = Network(self.rng, config.faults, self.stats)
         self.invariants = Invariants()
         self._factory = factory
+        self._machine_factory = machine_factory or _etcd_machine
         self._log = log
         self.engines: dict[NodeId, SimEngine] = {}
         self.healing = False
@@ -113,6 +129,8 @@ class World:
     def _final_checks(self) -> None:
         self._check_liveness()
         self._check_replicas_agree()
+        for node in self.nodes.values():
+            self._check_acked_puts(node)
         self.clients.check_history()
 
     def _check_liveness(self) -> None:
@@ -131,19 +149,42 @@ class World:
             )
 
     def _check_replicas_agree(self) -> None:
-        """Replicas at one applied index hold the same state (a cheap end-of-run cross-check)."""
-        digests: dict[LogIndex, tuple[NodeId, str]] = {}
+        """Replicas at one applied index hold the same keyspace and the same leases (a
+        cross-check at the end, whatever index each node stopped at)."""
+        states: dict[LogIndex, tuple[NodeId, tuple[bytes, dict[int, int]]]] = {}
         for node in self.nodes.values():
             if node.replica is None:
                 continue
-            machine = node.replica.machine
-            assert isinstance(machine, KvMachine)
-            seen = digests.setdefault(node.replica.applied_index, (node.node_id, machine.digest()))
-            if seen[1] != machine.digest():
+            state = (node.machine.hash_kv(), node.machine.leases())
+            seen = states.setdefault(node.replica.applied_index, (node.node_id, state))
+            if seen[1] != state:
                 self.invariants.report(
                     f"state divergence: nodes {seen[0]} and {node.node_id} applied up to index "
-                    f"{node.replica.applied_index} but hold different states"
+                    f"{node.replica.applied_index} but hold different keyspaces or leases"
                 )
+
+    def _check_acked_puts(self, node: SimNode) -> None:
+        """Every put acknowledged at an index this node applied reads back from it."""
+        if node.replica is None:
+            return
+        applied = node.replica.applied_index
+        store = node.machine.store
+        for put in self.clients.history.acked_puts:
+            if put.index > applied or put.revision < store.compact_revision:
+                continue
+            self.stats.acked_puts_checked += 1
+            self.invariants.report(check_acked_put(node.node_id, store, put))
+
+    def _on_applied(self, node: SimNode, machine: EtcdMachine, index: LogIndex) -> None:
+        """Sample the keyspace hash at every ``HASH_SAMPLE_INDEXES``-th applied index."""
+        if index % HASH_SAMPLE_INDEXES != 0:
+            return
+        if index in self.invariants.hashes:
+            self.stats.keyspace_hashes_compared += 1
+        digest = machine.hash_kv()
+        self.invariants.report(
+            check_keyspace_hash(self.invariants.hashes, node.node_id, index, digest)
+        )
 
     def now_ticks(self) -> float:
         return self.scheduler.now / UNITS_PER_TICK
@@ -161,6 +202,7 @@ class World:
             if node.running:
                 assert node.replica is not None
                 node.replica.tick()
+                self._tick_leases(node)
                 self.pump(node)
                 self.observe(node)
         if tick < self.config.ticks:
@@ -213,11 +255,16 @@ class World:
             return
         rng = random.Random(self.rng.getrandbits(64))
         engine = self._factory(node.node_id, node.storage, self.config.engine_config, rng)
-        replica: Replica[KvResult] = Replica(
-            engine, node.storage, KvMachine(), self.config.replica_config
+        machine = self._machine_factory(node.node_id)
+        replica: Replica[EtcdResult] = Replica(
+            engine,
+            node.storage,
+            machine,
+            self.config.replica_config,
+            on_applied=lambda index: self._on_applied(node, machine, index),
         )
         restarted = node.life > 0
-        node.start(replica)
+        node.start(replica, machine, LeaseClock(self.config.lease_clock_config))
         self.engines[node.node_id] = engine
         if restarted:
             self.stats.restarts += 1
@@ -230,6 +277,8 @@ class World:
             )
         )
         node.seen_commit = engine.commit_index
+        if restarted:
+            self._check_acked_puts(node)
         self.pump(node)
 
     def crash(self, node: SimNode, state: NodeState = NodeState.CRASHED) -> None:
@@ -373,7 +422,7 @@ class World:
             return True
         return entry.index <= storage.last_index() and storage.term(entry.index) == entry.term
 
-    def _route(self, node: SimNode, effects: Iterable[Effect[KvResult]]) -> None:
+    def _route(self, node: SimNode, effects: Iterable[Effect[EtcdResult]]) -> None:
         for effect in effects:
             match effect:
                 case Done() | Redirected() | Refused():
@@ -431,11 +480,38 @@ class World:
 
     def _handle_request(self, node: SimNode, kind: str, request_id: bytes, payload: bytes) -> None:
         assert node.replica is not None
+        if kind == "keepalive":
+            self._keep_alive(node, request_id, int.from_bytes(payload, "big"))
+            return
         if kind == "read":
             effects = node.replica.read(request_id, payload)
         else:
             effects = node.replica.submit(request_id, payload)
         self._route(node, effects)
+
+    def _keep_alive(self, node: SimNode, request_id: bytes, lease_id: int) -> None:
+        """A keep-alive goes to the leader's lease clock, not through the log (as in etcd)."""
+        engine = self.engines[node.node_id]
+        if engine.role is not Role.LEADER:
+            self.clients.on_reply(Redirected(request_id, engine.leader))
+            return
+        ttl_seconds = node.leases.keep_alive(lease_id) or 0
+        response = LeaseKeepAliveResponse(node.machine.store.revision, lease_id, ttl_seconds)
+        assert node.replica is not None
+        self.clients.on_reply(Done(request_id, response, node.replica.applied_index))
+
+    def _tick_leases(self, node: SimNode) -> None:
+        """Advance the node's lease clock; a leader proposes an expiry for each lease whose
+        deadline passed (following the keyspace's leases first, if they changed)."""
+        replica, clock, machine = node.replica, node.leases, node.machine
+        assert replica is not None
+        if clock.leading and machine.lease_changes != node.lease_changes_seen:
+            clock.sync(machine.leases())
+            node.lease_changes_seen = machine.lease_changes
+        for lease_id in clock.tick():
+            self.stats.lease_expiries_proposed += 1
+            self.log(f"node {node.node_id} proposes the expiry of lease {lease_id}")
+            self._route(node, replica.submit(self.new_request_id(), expire_command(lease_id)))
 
     # -- observation --------------------------------------------------------------------------
 
@@ -447,6 +523,8 @@ class World:
         role, term = engine.role, engine.term
         if role is Role.LEADER and (node.seen_role is not Role.LEADER or node.seen_term != term):
             self._on_leader(node, engine)
+        elif role is not Role.LEADER and node.leases.leading:
+            node.leases.step_down()
         node.seen_role, node.seen_term = role, term
         commit, applied = engine.commit_index, node.replica.applied_index
         report = self.invariants.report
@@ -469,6 +547,8 @@ class World:
             self._last_leader = node.node_id
         self.log(f"node {node.node_id} becomes leader of term {term}")
         self.invariants.on_leader(node.node_id, term, engine.log_term, node.covered_index())
+        node.leases.promote(node.machine.leases())
+        node.lease_changes_seen = node.machine.lease_changes
         self.nemesis.on_new_leader(node)
 
     def current_leader(self) -> SimNode | None:
@@ -500,10 +580,11 @@ def simulate(
     engine_factory: EngineFactory | None = None,
     *,
     log: Logger | None = None,
+    machine_factory: MachineFactory | None = None,
 ) -> SimResult:
     """Run one seed to the end (or the first violation) and report what happened.
 
     ``engine_factory(node_id, storage, config, rng)`` builds each node's engine (on every
     start and restart); tests pass deliberately broken variants. The default is Raft."""
     factory = engine_factory or lookup_engine("raft")
-    return World(config, factory, log).run()
+    return World(config, factory, log, machine_factory).run()
