@@ -1,5 +1,5 @@
-"""etcd's MVCC keyspace, in memory: revisions, history, Range, Put, DeleteRange, Txn, Compact,
-leases.
+"""etcd's MVCC keyspace: revisions, history, Range, Put, DeleteRange, Txn, Compact, leases;
+served from memory, persisted through a ``Backend``, and carried whole in snapshots.
 
 Rules: pure and deterministic. Import only ``synod.core``, this package and the standard
 library's pure parts; no clock, randomness or I/O. The same requests in the same order give the
@@ -10,9 +10,14 @@ state the store's own invariants only.
 Modules, bottom up: ``revision`` (main/sub revisions), ``keyrange`` (etcd's key-range rules),
 ``index`` (key -> generations of revisions), ``keyspace`` (history of values), ``reads`` (Range),
 ``txn`` (txn checks and compares), ``writer`` (one write transaction), ``lessor`` (lease IDs and
-TTLs, no clock), ``watch`` (history replay), ``store`` (the requests).
+TTLs, no clock), ``watch`` (history replay), ``encoding`` (records as bytes, etcd's bucket
+layout), ``backend`` (the persistence seam, ``MemoryBackend``), ``journal`` (changes pending a
+flush), ``state`` (the whole store as records and back), ``snapshot`` (the checksummed snapshot
+format), ``store`` (the requests, flush, open, snapshot and restore).
 """
 
+from synod.kv.mvcc.backend import Backend, Batch, MemoryBackend
+from synod.kv.mvcc.encoding import StateCorrupt
 from synod.kv.mvcc.errors import (
     Compacted,
     DuplicateKey,
@@ -61,12 +66,21 @@ from synod.kv.mvcc.messages import (
     TxnRequest,
     TxnResponse,
 )
-from synod.kv.mvcc.store import TXN_OPS_MAX_DEFAULT, MvccLimits, MvccStore
+from synod.kv.mvcc.snapshot import (
+    SnapshotChecksumMismatch,
+    SnapshotNotRecognized,
+    SnapshotTruncated,
+    SnapshotVersionUnsupported,
+)
+from synod.kv.mvcc.store import TXN_OPS_MAX_DEFAULT, AppliedIndexRegressed, MvccLimits, MvccStore
 
 __all__ = [
     "FROM_KEY",
     "LEASE_TTL_SECONDS_MAX",
     "TXN_OPS_MAX_DEFAULT",
+    "AppliedIndexRegressed",
+    "Backend",
+    "Batch",
     "Compacted",
     "CompactionRequest",
     "CompactionResponse",
@@ -96,6 +110,7 @@ __all__ = [
     "LeaseTimeToLiveRequest",
     "LeaseTimeToLiveResponse",
     "LeaseTtlTooLarge",
+    "MemoryBackend",
     "MvccError",
     "MvccLimits",
     "MvccStore",
@@ -105,8 +120,13 @@ __all__ = [
     "RangeResponse",
     "RequestOp",
     "ResponseOp",
+    "SnapshotChecksumMismatch",
+    "SnapshotNotRecognized",
+    "SnapshotTruncated",
+    "SnapshotVersionUnsupported",
     "SortOrder",
     "SortTarget",
+    "StateCorrupt",
     "TooManyOperations",
     "TxnRequest",
     "TxnResponse",

@@ -97,9 +97,10 @@ class KeyIndex:
 class TreeIndex:
     """Every key with history, kept sorted (bytewise) for range scans."""
 
-    def __init__(self) -> None:
-        self._indexes: dict[bytes, KeyIndex] = {}
-        self._keys: list[bytes] = []
+    def __init__(self, indexes: dict[bytes, KeyIndex] | None = None) -> None:
+        """Empty, or over ``indexes``: every key's index, none of them empty."""
+        self._indexes: dict[bytes, KeyIndex] = {} if indexes is None else indexes
+        self._keys: list[bytes] = sorted(self._indexes)
 
     def __len__(self) -> int:
         return len(self._keys)

@@ -1,7 +1,8 @@
 """History storage: the key index plus the value of every put revision it points at.
 
 This layer knows nothing of requests or errors: callers check revisions first. Writers pass the
-revision to write at; the keyspace asserts it moves forward.
+revision to write at; the keyspace asserts it moves forward. With a ``Journal``, every record a
+write adds or a compaction drops is noted there too, for the next flush to a backend.
 """
 
 from __future__ import annotations
@@ -9,16 +10,31 @@ from __future__ import annotations
 import hashlib
 import struct
 
+from synod.kv.mvcc.encoding import (
+    KEY_BUCKET,
+    encode_key_value,
+    encode_revision,
+    tombstone_value,
+)
 from synod.kv.mvcc.index import TreeIndex
+from synod.kv.mvcc.journal import Journal
 from synod.kv.mvcc.keyrange import KeyRange
 from synod.kv.mvcc.messages import KeyValue
 from synod.kv.mvcc.revision import Revision
 
 
 class Keyspace:
-    def __init__(self) -> None:
-        self._index = TreeIndex()
-        self._values: dict[Revision, KeyValue] = {}
+    def __init__(
+        self,
+        journal: Journal | None = None,
+        index: TreeIndex | None = None,
+        values: dict[Revision, KeyValue] | None = None,
+    ) -> None:
+        """Empty, or the history ``index`` and ``values`` hold (every put revision the index
+        holds has its value, and nothing else does)."""
+        self._journal = journal
+        self._index = TreeIndex() if index is None else index
+        self._values: dict[Revision, KeyValue] = {} if values is None else values
 
     def get(self, key: bytes, at_main: int) -> KeyValue | None:
         index = self._index.lookup(key)
@@ -44,12 +60,19 @@ class Keyspace:
         self._index.ensure(key).put(revision)
         self._values[revision] = stored
         assert self.get(key, revision.main) == stored
+        if self._journal is not None:
+            self._journal.put(
+                KEY_BUCKET, encode_revision(revision, False), encode_key_value(stored)
+            )
         return stored
 
     def delete(self, key: bytes, revision: Revision) -> None:
         assert self.get(key, revision.main) is not None, key
         self._index.ensure(key).tombstone(revision)
         assert self.get(key, revision.main) is None
+        if self._journal is not None:
+            record = encode_key_value(tombstone_value(key, revision))
+            self._journal.put(KEY_BUCKET, encode_revision(revision, True), record)
 
     def changes_since(self, keys: KeyRange, start_main: int) -> list[tuple[Revision, bytes, bool]]:
         """(revision, key, tombstone) of every retained change in ``keys`` at or after
@@ -71,8 +94,24 @@ class Keyspace:
         """Drop history before ``at_main`` that no read at or after it can see; count drops."""
         dropped = self._index.compact(at_main)
         for revision in dropped:
-            self._values.pop(revision, None)
+            tombstone = self._values.pop(revision, None) is None
+            if self._journal is not None:
+                self._journal.delete(KEY_BUCKET, encode_revision(revision, tombstone))
         return len(dropped)
+
+    def records(self) -> list[tuple[bytes, bytes]]:
+        """The key bucket's records for the whole retained history, in key (revision) order."""
+        records: list[tuple[bytes, bytes]] = []
+        for key in self._index.all_keys():
+            index = self._index.lookup(key)
+            assert index is not None
+            for entry in index.entries():
+                revision, tombstone = entry.revision, entry.tombstone
+                stored = tombstone_value(key, revision) if tombstone else self._values[revision]
+                records.append((encode_revision(revision, tombstone), encode_key_value(stored)))
+        records.sort()
+        assert len(records) >= len(self._values)
+        return records
 
     def digest(self, up_to_main: int, compact_main: int) -> bytes:
         """SHA-256 over the compact revision and every retained change at or before

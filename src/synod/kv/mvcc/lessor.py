@@ -32,6 +32,23 @@ class Lessor:
         self._leases: dict[int, Lease] = {}
         self._id_last = 0
 
+    @classmethod
+    def restored(cls, ttl_seconds_min: int, leases: list[Lease], id_last: int) -> Lessor:
+        """The lessor that held ``leases`` after granting IDs up to ``id_last``."""
+        lessor = cls(ttl_seconds_min)
+        lessor._leases = {lease.id: lease for lease in leases}
+        lessor._id_last = id_last
+        assert all(lease_id <= id_last for lease_id in lessor._leases), (id_last, leases)
+        return lessor
+
+    @property
+    def id_last(self) -> int:
+        """The largest ID granted so far (revoked or not): the next picked ID is one more."""
+        return self._id_last
+
+    def leases(self) -> list[Lease]:
+        return [self._leases[lease_id] for lease_id in sorted(self._leases)]
+
     def __contains__(self, lease_id: object) -> bool:
         return lease_id in self._leases
 

@@ -8,6 +8,15 @@ Rules (etcd's mvcc, section 4 of the reference):
 - ``compact_revision`` starts at -1 (never compacted); reads below it fail, reads at it work.
   Invariant: ``compact_revision <= revision``.
 - Leases live in the lessor (no clock); revoking or expiring one deletes its keys at one revision.
+- ``applied_index`` is the last log index applied (0 when fresh); ``note_applied`` advances it
+  for every applied entry, whether or not it changed anything. It never moves back.
+
+Durability (etcd's backend): reads are served from memory. Over a ``Backend``, every change also
+goes into a pending batch, and ``flush`` commits that batch with the meta records (applied
+index, revision, compact revision) in one backend transaction, so the applied index on disk
+always describes exactly the data on disk. ``open`` rebuilds the store from a backend, after
+which only the log entries after ``applied_index`` need replaying. ``snapshot`` and ``restore``
+carry the same records as checksummed bytes (see ``snapshot``).
 """
 
 from __future__ import annotations
@@ -16,7 +25,9 @@ import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from synod.core.errors import ConfigError
+from synod.core.errors import ConfigError, SynodError
+from synod.kv.mvcc.backend import Backend, Batch
+from synod.kv.mvcc.encoding import LEASE_BUCKET, META_BUCKET, encode_lease, encode_lease_id
 from synod.kv.mvcc.errors import (
     Compacted,
     FutureRevision,
@@ -24,6 +35,7 @@ from synod.kv.mvcc.errors import (
     KeyNotProvided,
     LeaseNotFound,
 )
+from synod.kv.mvcc.journal import Journal
 from synod.kv.mvcc.keyrange import KeyRange
 from synod.kv.mvcc.keyspace import Keyspace
 from synod.kv.mvcc.lessor import LEASE_TTL_SECONDS_MAX, Lessor
@@ -53,6 +65,8 @@ from synod.kv.mvcc.messages import (
     TxnResponse,
 )
 from synod.kv.mvcc.reads import read_range
+from synod.kv.mvcc.snapshot import decode_snapshot, encode_snapshot
+from synod.kv.mvcc.state import StoreMeta, dump_state, load_state
 from synod.kv.mvcc.txn import (
     TxnPath,
     check_key_request,
@@ -80,13 +94,76 @@ class MvccLimits:
             raise ConfigError(f"lease_ttl_seconds_min out of range: {self.lease_ttl_seconds_min}")
 
 
+class AppliedIndexRegressed(SynodError):
+    """``note_applied`` with an index below the one already applied."""
+
+
 class MvccStore:
-    def __init__(self, limits: MvccLimits | None = None) -> None:
+    def __init__(self, limits: MvccLimits | None = None, backend: Backend | None = None) -> None:
+        """A fresh store; over ``backend`` (which must be empty: ``open`` loads one that is not)
+        its changes are kept for ``flush``. Without one it lives in memory only."""
         self._limits = limits or MvccLimits()
+        self._backend = backend
+        self._journal = None if backend is None else Journal()
         self._leases = Lessor(self._limits.lease_ttl_seconds_min)
-        self._keyspace = Keyspace()
+        self._keyspace = Keyspace(self._journal)
         self._revision = 1
         self._compact_revision = -1
+        self._applied_index = 0
+        self._flushed_meta: StoreMeta | None = None
+        """What the backend's meta bucket holds; None: nothing yet."""
+
+    @classmethod
+    def open(cls, backend: Backend, limits: MvccLimits | None = None) -> MvccStore:
+        """The store ``backend`` holds (a fresh one if it holds nothing); later changes go to
+        it on ``flush``. Raises ``StateCorrupt`` when its records are not a store's."""
+        store = cls(limits, backend)
+        buckets = backend.load()
+        loaded = load_state(buckets, store._limits.lease_ttl_seconds_min, store._journal)
+        if loaded is not None:
+            store._install(loaded.meta, loaded.keyspace, loaded.leases)
+        return store
+
+    @classmethod
+    def restore(
+        cls, data: bytes, limits: MvccLimits | None = None, backend: Backend | None = None
+    ) -> MvccStore:
+        """The store ``snapshot`` bytes describe. Raises a ``StateCorrupt`` subclass naming the
+        fault for bytes that are not a whole snapshot. With ``backend``, its previous contents
+        are replaced by the snapshot's records in one commit before this returns."""
+        buckets = decode_snapshot(data)
+        store = cls(limits, backend)
+        loaded = load_state(buckets, store._limits.lease_ttl_seconds_min, store._journal)
+        if loaded is not None:
+            store._install(loaded.meta, loaded.keyspace, loaded.leases)
+        if backend is not None:
+            puts = tuple(
+                (bucket, key, value)
+                for bucket, records in sorted(dump_state(*store._state()).items())
+                for key, value in records
+            )
+            backend.commit(Batch(puts, clear=True))
+        return store
+
+    def snapshot(self) -> bytes:
+        """Every retained record, the leases and the meta (applied index included), as
+        checksummed bytes; equal stores give equal bytes."""
+        return encode_snapshot(dump_state(*self._state()))
+
+    def flush(self) -> bool:
+        """Commit the changes since the last flush, with the current meta, in one backend
+        transaction (the first flush commits the meta even of a fresh store). Returns whether
+        there was anything to commit (False without a backend)."""
+        if self._backend is None or self._journal is None:
+            return False
+        meta = self._meta()
+        if not self._journal and meta == self._flushed_meta:
+            return False
+        meta_puts = [(META_BUCKET, key, value) for key, value in meta.records()]
+        self._backend.commit(self._journal.take(meta_puts))
+        self._flushed_meta = meta
+        assert not self._journal
+        return True
 
     @property
     def revision(self) -> int:
@@ -95,6 +172,18 @@ class MvccStore:
     @property
     def compact_revision(self) -> int:
         return self._compact_revision
+
+    @property
+    def applied_index(self) -> int:
+        return self._applied_index
+
+    def note_applied(self, index: int) -> None:
+        """The log entry at ``index`` is applied (whether or not it changed anything)."""
+        if index < self._applied_index:
+            raise AppliedIndexRegressed(
+                f"applied index {index} is below the {self._applied_index} already applied"
+            )
+        self._applied_index = index
 
     def range(self, request: RangeRequest) -> RangeResponse:
         check_key_request(request)
@@ -151,11 +240,16 @@ class MvccStore:
     def lease_grant(self, request: LeaseGrantRequest) -> LeaseGrantResponse:
         """Granting makes no revision."""
         lease = self._leases.grant(request.id, request.ttl_seconds)
+        if self._journal is not None:
+            record = encode_lease(lease.id, lease.granted_ttl_seconds)
+            self._journal.put(LEASE_BUCKET, encode_lease_id(lease.id), record)
         return LeaseGrantResponse(self._revision, lease.id, lease.granted_ttl_seconds)
 
     def lease_revoke(self, request: LeaseRevokeRequest) -> LeaseRevokeResponse:
         """Revoke (or expire) a lease: its keys are deleted, in key order, at one revision."""
         self._leases.remove(request.id)
+        if self._journal is not None:
+            self._journal.delete(LEASE_BUCKET, encode_lease_id(request.id))
         writer = self._writer()
         for kv in self._attached(request.id):
             writer.delete_range(DeleteRangeRequest(kv.key))
@@ -190,6 +284,23 @@ class MvccStore:
     def _attached(self, lease_id: int) -> list[KeyValue]:
         live = self._keyspace.read(KeyRange(b"", None), self._revision)
         return [kv for kv in live if kv.lease == lease_id]
+
+    def _meta(self) -> StoreMeta:
+        return StoreMeta(
+            self._applied_index, self._revision, self._compact_revision, self._leases.id_last
+        )
+
+    def _state(self) -> tuple[StoreMeta, Keyspace, Lessor]:
+        return self._meta(), self._keyspace, self._leases
+
+    def _install(self, meta: StoreMeta, keyspace: Keyspace, leases: Lessor) -> None:
+        """Take a loaded state, which is what the backend (if any) holds."""
+        self._applied_index = meta.applied_index
+        self._revision = meta.revision
+        self._compact_revision = meta.compact_revision
+        self._keyspace, self._leases = keyspace, leases
+        self._flushed_meta = meta
+        assert self._compact_revision <= self._revision
 
     def _writer(self) -> Writer:
         return Writer(self._keyspace, self._revision)
