@@ -142,7 +142,7 @@ def decode(data: bytes) -> KvRequest:
         raise CommandDecodeError(f"unknown command format {data[:1]!r}")
     try:
         tree = _DECODER.decode(data[1:])
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, ValueError) as error:  # ValueError: bad UTF-8 in a str
         raise CommandDecodeError(f"command is not msgpack: {error}") from error
     request = _node(tree, 0)
     if not isinstance(request, _TOP_TYPES):

@@ -27,6 +27,10 @@ class StateMachine(Protocol[ResultT_co]):
 
     def apply(self, command: bytes) -> ResultT_co: ...
 
+    def note_applied(self, index: LogIndex) -> None:
+        """Called after every entry at ``index`` applies, whatever its kind (command, no-op,
+        membership change), so the machine's snapshot names the index it covers."""
+
     def read(self, query: bytes) -> ResultT_co: ...
 
     def snapshot(self) -> bytes: ...
@@ -193,6 +197,7 @@ class Replica(Generic[ResultT]):
             self._restore(ready.snapshot)
         for entry in ready.committed_entries:
             self._apply(entry, effects)
+            self.machine.note_applied(entry.index)
             if self._on_applied is not None:
                 self._on_applied(entry.index)
         self._read_points.extend(ready.read_states)
