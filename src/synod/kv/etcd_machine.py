@@ -62,6 +62,8 @@ class EtcdMachine:
         self._limits = limits
         self.store = MvccStore(limits)
         self.lease_changes = 0
+        self.leases_expired = 0
+        """Expiries that found their lease and revoked it (this machine's life only)."""
 
     def apply(self, command: bytes) -> EtcdResult:
         try:
@@ -102,7 +104,9 @@ class EtcdMachine:
             case LeaseExpireRequest(lease_id):
                 if lease_id not in store.lease_ids():
                     return LeaseRevokeResponse(store.revision)
-                return store.lease_revoke(LeaseRevokeRequest(lease_id))
+                response = store.lease_revoke(LeaseRevokeRequest(lease_id))
+                self.leases_expired += 1
+                return response
 
     def read(self, query: bytes) -> EtcdResult:
         """Serve a range; any other query is refused with ``NotAQuery``."""
