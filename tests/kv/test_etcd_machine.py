@@ -119,3 +119,23 @@ def test_replicas_applying_the_same_commands_reach_the_same_hash():
     assert first.hash_kv() == second.hash_kv()
     second.apply(encode(PutRequest(b"b", b"3")))
     assert first.hash_kv() != second.hash_kv()
+
+
+def test_a_restored_snapshot_is_the_same_keyspace_leases_and_applied_index():
+    machine = EtcdMachine()
+    machine.apply(encode(LeaseGrantRequest(30)))
+    machine.apply(encode(PutRequest(b"a", b"1", lease=1)))
+    machine.apply(encode(PutRequest(b"b", b"2")))
+    machine.apply(encode(CompactionRequest(2)))
+    machine.note_applied(9)
+    copy = EtcdMachine()
+    changes = copy.lease_changes
+    copy.restore(machine.snapshot())
+    assert copy.hash_kv() == machine.hash_kv()
+    assert copy.leases() == machine.leases() == {1: 30}
+    assert copy.applied_index == 9
+    assert copy.lease_changes > changes  # a leader's lease clock resynchronizes
+    assert copy.snapshot() == machine.snapshot()
+    copy.restore(b"")
+    assert copy.store.revision == 1
+    assert copy.leases() == {}
