@@ -18,22 +18,19 @@ from synod.core.engine import Message, Ready, Role
 from synod.core.ids import NO_NODE, LogIndex, NodeId
 from synod.core.log import Entry, Membership
 from synod.kv.etcd_machine import EtcdMachine, EtcdResult
-from synod.kv.mvcc import LeaseKeepAliveResponse
 from synod.replica import Done, Effect, MembershipApplied, Redirected, Refused, Replica
-from synod.replica.leases import LeaseClock, expire_command
+from synod.replica.leases import LeaseClock
 from synod.sim.clients import ClientDriver
 from synod.sim.config import UNITS_PER_TICK, FaultProfile, SimConfig
 from synod.sim.engines import EngineFactory, SimEngine, lookup_engine
 from synod.sim.invariants import (
-    HASH_SAMPLE_INDEXES,
     Invariants,
-    check_acked_put,
     check_committed_durable,
     check_durable_hard_state,
-    check_keyspace_hash,
     check_monotonic,
     check_restart,
 )
+from synod.sim.keyspace import KeyspaceDriver
 from synod.sim.nemesis import Nemesis
 from synod.sim.network import Network
 from synod.sim.node import NodeState, SimNode
@@ -77,6 +74,7 @@ class World:
         self.invariants = Invariants()
         self._factory = factory
         self._machine_factory = machine_factory or _etcd_machine
+        self.keyspace = KeyspaceDriver(self)
         self._log = log
         self.engines: dict[NodeId, SimEngine] = {}
         self.healing = False
@@ -128,9 +126,9 @@ class World:
 
     def _final_checks(self) -> None:
         self._check_liveness()
-        self._check_replicas_agree()
+        self.keyspace.check_replicas_agree()
         for node in self.nodes.values():
-            self._check_acked_puts(node)
+            self.keyspace.check_acked_puts(node)
         self.clients.check_history()
 
     def _check_liveness(self) -> None:
@@ -148,44 +146,6 @@ class World:
                 f" (leader at the end: {leader.node_id if leader else 'none'})"
             )
 
-    def _check_replicas_agree(self) -> None:
-        """Replicas at one applied index hold the same keyspace and the same leases (a
-        cross-check at the end, whatever index each node stopped at)."""
-        states: dict[LogIndex, tuple[NodeId, tuple[bytes, dict[int, int]]]] = {}
-        for node in self.nodes.values():
-            if node.replica is None:
-                continue
-            state = (node.machine.hash_kv(), node.machine.leases())
-            seen = states.setdefault(node.replica.applied_index, (node.node_id, state))
-            if seen[1] != state:
-                self.invariants.report(
-                    f"state divergence: nodes {seen[0]} and {node.node_id} applied up to index "
-                    f"{node.replica.applied_index} but hold different keyspaces or leases"
-                )
-
-    def _check_acked_puts(self, node: SimNode) -> None:
-        """Every put acknowledged at an index this node applied reads back from it."""
-        if node.replica is None:
-            return
-        applied = node.replica.applied_index
-        store = node.machine.store
-        for put in self.clients.history.acked_puts:
-            if put.index > applied or put.revision < store.compact_revision:
-                continue
-            self.stats.acked_puts_checked += 1
-            self.invariants.report(check_acked_put(node.node_id, store, put))
-
-    def _on_applied(self, node: SimNode, machine: EtcdMachine, index: LogIndex) -> None:
-        """Sample the keyspace hash at every ``HASH_SAMPLE_INDEXES``-th applied index."""
-        if index % HASH_SAMPLE_INDEXES != 0:
-            return
-        if index in self.invariants.hashes:
-            self.stats.keyspace_hashes_compared += 1
-        digest = machine.hash_kv()
-        self.invariants.report(
-            check_keyspace_hash(self.invariants.hashes, node.node_id, index, digest)
-        )
-
     def now_ticks(self) -> float:
         return self.scheduler.now / UNITS_PER_TICK
 
@@ -202,7 +162,7 @@ class World:
             if node.running:
                 assert node.replica is not None
                 node.replica.tick()
-                self._tick_leases(node)
+                self.keyspace.tick_leases(node)
                 self.pump(node)
                 self.observe(node)
         if tick < self.config.ticks:
@@ -261,7 +221,7 @@ class World:
             node.storage,
             machine,
             self.config.replica_config,
-            on_applied=lambda index: self._on_applied(node, machine, index),
+            on_applied=lambda index: self.keyspace.on_applied(node, machine, index),
         )
         restarted = node.life > 0
         node.start(replica, machine, LeaseClock(self.config.lease_clock_config))
@@ -278,7 +238,7 @@ class World:
         )
         node.seen_commit = engine.commit_index
         if restarted:
-            self._check_acked_puts(node)
+            self.keyspace.check_acked_puts(node)
         self.pump(node)
 
     def crash(self, node: SimNode, state: NodeState = NodeState.CRASHED) -> None:
@@ -397,7 +357,7 @@ class World:
             self.stats.snapshots_installed += 1
         if ready.compaction is not None:
             self.stats.compactions += 1
-        self._route(node, effects)
+        self.route(node, effects)
 
     def _check_durable(self, node: SimNode, entries: tuple[Entry, ...]) -> None:
         """Entries seen committed for the first time must be on disk at a quorum of voters.
@@ -422,7 +382,7 @@ class World:
             return True
         return entry.index <= storage.last_index() and storage.term(entry.index) == entry.term
 
-    def _route(self, node: SimNode, effects: Iterable[Effect[EtcdResult]]) -> None:
+    def route(self, node: SimNode, effects: Iterable[Effect[EtcdResult]]) -> None:
         for effect in effects:
             match effect:
                 case Done() | Redirected() | Refused():
@@ -481,37 +441,13 @@ class World:
     def _handle_request(self, node: SimNode, kind: str, request_id: bytes, payload: bytes) -> None:
         assert node.replica is not None
         if kind == "keepalive":
-            self._keep_alive(node, request_id, int.from_bytes(payload, "big"))
+            self.keyspace.keep_alive(node, request_id, int.from_bytes(payload, "big"))
             return
         if kind == "read":
             effects = node.replica.read(request_id, payload)
         else:
             effects = node.replica.submit(request_id, payload)
-        self._route(node, effects)
-
-    def _keep_alive(self, node: SimNode, request_id: bytes, lease_id: int) -> None:
-        """A keep-alive goes to the leader's lease clock, not through the log (as in etcd)."""
-        engine = self.engines[node.node_id]
-        if engine.role is not Role.LEADER:
-            self.clients.on_reply(Redirected(request_id, engine.leader))
-            return
-        ttl_seconds = node.leases.keep_alive(lease_id) or 0
-        response = LeaseKeepAliveResponse(node.machine.store.revision, lease_id, ttl_seconds)
-        assert node.replica is not None
-        self.clients.on_reply(Done(request_id, response, node.replica.applied_index))
-
-    def _tick_leases(self, node: SimNode) -> None:
-        """Advance the node's lease clock; a leader proposes an expiry for each lease whose
-        deadline passed (following the keyspace's leases first, if they changed)."""
-        replica, clock, machine = node.replica, node.leases, node.machine
-        assert replica is not None
-        if clock.leading and machine.lease_changes != node.lease_changes_seen:
-            clock.sync(machine.leases())
-            node.lease_changes_seen = machine.lease_changes
-        for lease_id in clock.tick():
-            self.stats.lease_expiries_proposed += 1
-            self.log(f"node {node.node_id} proposes the expiry of lease {lease_id}")
-            self._route(node, replica.submit(self.new_request_id(), expire_command(lease_id)))
+        self.route(node, effects)
 
     # -- observation --------------------------------------------------------------------------
 
