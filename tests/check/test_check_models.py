@@ -7,8 +7,18 @@ from collections.abc import Hashable
 
 import pytest
 
+from synod.check import Verdict, check_operations
 from synod.check.history import UNKNOWN, HistoryError, Operation
-from synod.check.models import ABSENT, KV, REGISTER, SIM_KV, Keyed, Model, describe_state
+from synod.check.models import (
+    ABSENT,
+    KV,
+    REGISTER,
+    SIM_ETCD,
+    SIM_KV,
+    Keyed,
+    Model,
+    describe_state,
+)
 
 ILLEGAL = None
 
@@ -66,6 +76,56 @@ SIM_KV_CASES: list[tuple[Hashable, Hashable, Hashable, Hashable]] = [
 ]
 
 
+SIM_ETCD_CASES: list[tuple[Hashable, Hashable, Hashable, Hashable]] = [
+    (ABSENT, ("get", "k"), None, ABSENT),
+    (ABSENT, ("get", "k"), "v", ILLEGAL),
+    (("v", 0), ("get", "k"), "v", ("v", 0)),
+    (("v", 5), ("get", "k"), "v", ("v", 5)),
+    (("v", 0), ("get", "k"), None, ILLEGAL),
+    (("v", 0), ("put", "k", "w", 7), None, ("w", 7)),
+    (("v", 0), ("put", "k", "w", 7), UNKNOWN, ("w", 7)),
+    (("v", 0), ("put", "k", "w", 7), "error", ILLEGAL),
+    (ABSENT, ("cas", "k", None, "n"), True, ("n", 0)),
+    (ABSENT, ("cas", "k", None, "n"), False, ILLEGAL),
+    (("v", 3), ("cas", "k", None, "n"), False, ("v", 3)),
+    (("v", 3), ("cas", "k", "v", "n"), True, ("n", 0)),
+    (("v", 3), ("cas", "k", "v", "n"), False, ILLEGAL),
+    (("v", 3), ("cas", "k", "x", "n"), True, ILLEGAL),
+    (("v", 3), ("cas", "k", "v", "n"), UNKNOWN, ("n", 0)),
+    (("v", 3), ("cas", "k", "x", "n"), UNKNOWN, ("v", 3)),
+    (("v", 0), ("delete", "k"), True, ABSENT),
+    (("v", 0), ("delete", "k"), False, ILLEGAL),
+    (ABSENT, ("delete", "k"), False, ABSENT),
+    (ABSENT, ("delete", "k"), True, ILLEGAL),
+    (("v", 7), ("revoke", "k", 7), None, ABSENT),
+    (("v", 7), ("revoke", "k", 8), None, ("v", 7)),
+    (("v", 0), ("revoke", "k", 7), None, ("v", 0)),
+    (ABSENT, ("revoke", "k", 7), None, ABSENT),
+    (("v", 7), ("revoke", "k", 7), UNKNOWN, ABSENT),
+    (("v", 7), ("revoke", "k", 7), "error", ILLEGAL),
+]
+
+
+@pytest.mark.parametrize(("state", "input", "output", "expected"), SIM_ETCD_CASES)
+def test_sim_etcd_step(
+    state: Hashable, input: Hashable, output: Hashable, expected: Hashable
+) -> None:
+    assert SIM_ETCD.step(state, input, output) == expected
+
+
+def test_a_revoke_deletes_only_while_its_key_is_attached() -> None:
+    # put with lease 7, then a plain put detaches the key: the revoke leaves it alone.
+    history = [
+        Operation(0, 0, 1, ("put", "k", "a", 7), None),
+        Operation(0, 2, 3, ("put", "k", "b", 0), None),
+        Operation(0, 4, 5, ("revoke", "k", 7), None),
+        Operation(0, 6, 7, ("get", "k"), "b"),
+    ]
+    assert check_operations(SIM_ETCD, history).verdict is Verdict.LINEARIZABLE
+    gone = [*history[:2], history[2], Operation(0, 6, 7, ("get", "k"), None)]
+    assert check_operations(SIM_ETCD, gone).verdict is Verdict.NOT_LINEARIZABLE
+
+
 @pytest.mark.parametrize(("state", "input", "output", "expected"), REGISTER_CASES)
 def test_register_step(
     state: Hashable, input: Hashable, output: Hashable, expected: Hashable
@@ -85,7 +145,7 @@ def test_sim_kv_step(
     assert SIM_KV.step(state, input, output) == expected
 
 
-@pytest.mark.parametrize("model", [REGISTER, KV, SIM_KV])
+@pytest.mark.parametrize("model", [REGISTER, KV, SIM_KV, SIM_ETCD])
 def test_models_start_from_a_non_none_state(model: Model) -> None:
     # None is how step says "illegal", so no state may be None.
     assert model.init is not None
@@ -93,7 +153,14 @@ def test_models_start_from_a_non_none_state(model: Model) -> None:
 
 @pytest.mark.parametrize(
     ("model", "input"),
-    [(REGISTER, ("increment",)), (REGISTER, "read"), (KV, ("scan", "k")), (SIM_KV, ("get",))],
+    [
+        (REGISTER, ("increment",)),
+        (REGISTER, "read"),
+        (KV, ("scan", "k")),
+        (SIM_KV, ("get",)),
+        (SIM_ETCD, ("get",)),
+        (SIM_ETCD, ("scan", "k")),
+    ],
 )
 def test_models_reject_inputs_they_do_not_understand(model: Model, input: Hashable) -> None:
     with pytest.raises(HistoryError, match="not one this model understands"):
@@ -134,6 +201,10 @@ DESCRIBE_CASES: list[tuple[Model, Hashable, Hashable, str]] = [
     (SIM_KV, ("cas", "k", None, "n"), True, "cas('k', None, 'n') -> swapped"),
     (SIM_KV, ("delete", "k"), False, "delete('k') -> absent"),
     (SIM_KV, ("delete", "k"), True, "delete('k') -> existed"),
+    (SIM_ETCD, ("put", "k", "v", 0), None, "put('k', 'v')"),
+    (SIM_ETCD, ("put", "k", "v", 7), None, "put('k', 'v', lease 7)"),
+    (SIM_ETCD, ("revoke", "k", 7), None, "revoke(lease 7 of 'k')"),
+    (SIM_ETCD, ("cas", "k", "a", "b"), False, "cas('k', 'a', 'b') -> not swapped"),
 ]
 
 

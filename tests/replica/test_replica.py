@@ -17,7 +17,9 @@ from synod.core.log import (
     Snapshot,
     SnapshotMeta,
 )
-from synod.kv import Get, KvMachine, KvResult, Put, encode_command
+from synod.kv.commands import encode
+from synod.kv.etcd_machine import EtcdMachine, EtcdResult
+from synod.kv.mvcc import PutRequest, PutResponse, RangeRequest, RangeResponse
 from synod.replica import (
     Command,
     CommandError,
@@ -39,11 +41,11 @@ def make(threshold: int = 1000, engine: FakeEngine | None = None, storage=None):
     engine = engine or FakeEngine()
     storage = storage or MemoryStorage()
     config = ReplicaConfig(snapshot_entries_threshold=threshold)
-    replica: Replica[KvResult] = Replica(engine, storage, KvMachine(), config)
+    replica: Replica[EtcdResult] = Replica(engine, storage, EtcdMachine(), config)
     return replica, engine, storage
 
 
-def drive(replica: Replica[KvResult]) -> list[object]:
+def drive(replica: Replica[EtcdResult]) -> list[object]:
     """Carry out every Ready the contract's way; return all effects."""
     effects: list[object] = []
     for _ in range(100):
@@ -56,14 +58,37 @@ def drive(replica: Replica[KvResult]) -> list[object]:
 
 
 def put(key: str, value: str) -> bytes:
-    return encode_command(Put(key, value))
+    return encode(PutRequest(key.encode(), value.encode()))
+
+
+def get(key: str) -> bytes:
+    return encode(RangeRequest(key.encode()))
+
+
+def shown(result: object) -> str | None:
+    """A put's answer as "ok", a range's as the value it found (None: no key)."""
+    if isinstance(result, PutResponse):
+        return "ok"
+    assert isinstance(result, RangeResponse), result
+    return result.kvs[0].value.decode() if result.kvs else None
+
+
+def answers(effects: list[object]) -> list[tuple[bytes, str | None, int]]:
+    """Each Done effect as (request id, shown result, index)."""
+    return [(e.request_id, shown(e.result), e.index) for e in effects if isinstance(e, Done)]
+
+
+def value_of(machine: object, key: str) -> str | None:
+    assert isinstance(machine, EtcdMachine)
+    return shown(machine.read(get(key)))
 
 
 def test_a_write_is_answered_once_it_applies():
     replica, _, storage = make()
     assert replica.submit(b"r1", put("a", "1")) == []
     effects = drive(replica)
-    assert effects == [Done(b"r1", None, LogIndex(1))]
+    assert answers(effects) == [(b"r1", "ok", LogIndex(1))]
+    assert len(effects) == 1
     assert replica.applied_index == 1
     assert storage.last_index() == 1
     assert storage.hard_state.commit == 1
@@ -92,36 +117,36 @@ def test_duplicate_request_ids_and_overload_are_refused():
     small, _, _ = make()
     small.config = ReplicaConfig(pending_requests_max=1)
     small.submit(b"x", put("a", "1"))
-    [overload] = small.read(b"y", encode_command(Get("a")))
+    [overload] = small.read(b"y", get("a"))
     assert isinstance(overload, Refused)
 
 
 def test_reads_wait_for_the_applied_index_to_reach_the_read_point():
     replica, engine, _ = make()
     replica.submit(b"w", put("k", "v"))
-    replica.read(b"r", encode_command(Get("k")))
+    replica.read(b"r", get("k"))
     ready = replica.ready()
     assert ready is not None
     replica.persist(ready)
     effects = replica.finish(ready)
-    assert Done(b"r", "v", LogIndex(1)) in effects
+    assert (b"r", "v", LogIndex(1)) in answers(effects)
     assert engine.advanced == [ready]
 
 
 def test_a_read_point_past_applied_is_held_until_it_applies():
     replica, engine, _ = make()
     engine.last = LogIndex(1)  # the read index is an entry not handed out yet
-    replica.read(b"r", encode_command(Get("k")))
+    replica.read(b"r", get("k"))
     assert drive(replica) == []
     engine.last = LogIndex(0)
     replica.submit(b"w", put("k", "v"))
-    assert drive(replica) == [Done(b"w", None, LogIndex(1)), Done(b"r", "v", LogIndex(1))]
+    assert answers(drive(replica)) == [(b"w", "ok", LogIndex(1)), (b"r", "v", LogIndex(1))]
 
 
 def test_refused_reads_are_answered_as_refused():
     replica, engine, _ = make()
     engine.leader = NodeId(2)
-    assert replica.read(b"r", encode_command(Get("k"))) == []
+    assert replica.read(b"r", get("k")) == []
     [effect] = drive(replica)
     assert isinstance(effect, Refused)
     assert replica.pending_requests == 0
@@ -135,7 +160,7 @@ def test_entries_from_other_nodes_apply_without_an_answer():
     engine.append(EntryKind.NORMAL, b"\x00")  # malformed: a no-op on every replica
     assert drive(replica) == []
     assert replica.applied_index == 3
-    assert replica.machine.read(encode_command(Get("a"))) == "1"
+    assert value_of(replica.machine, "a") == "1"
 
 
 def test_membership_entries_are_reported_not_applied_to_the_machine():
@@ -153,22 +178,24 @@ def test_compaction_is_asked_past_the_threshold_and_saved_by_persist():
     assert storage.snapshot().meta.index == 4
     assert storage.first_index() == 5
     assert replica.snapshot_index == 4
-    restored = KvMachine()
+    restored = EtcdMachine()
     restored.restore(storage.snapshot().data)
-    assert restored.read(encode_command(Get("a"))) == "3"
+    assert value_of(restored, "a") == "3"
+    assert restored.applied_index == 4
 
 
 def test_a_received_snapshot_is_saved_and_restores_the_machine():
     replica, engine, storage = make()
-    source = KvMachine()
+    source = EtcdMachine()
     source.apply(put("x", "snap"))
+    source.note_applied(7)
     meta = SnapshotMeta(LogIndex(7), Term(1), Membership(frozenset({NodeId(1)})))
     engine.incoming_snapshot = Snapshot(meta, source.snapshot())
     engine.last = LogIndex(7)
     drive(replica)
     assert replica.applied_index == 7
     assert storage.snapshot().meta.index == 7
-    assert replica.machine.read(encode_command(Get("x"))) == "snap"
+    assert value_of(replica.machine, "x") == "snap"
 
 
 def test_a_restarted_replica_rebuilds_the_machine_from_the_durable_snapshot():
@@ -178,7 +205,7 @@ def test_a_restarted_replica_rebuilds_the_machine_from_the_durable_snapshot():
         drive(replica)
     restarted, _, _ = make(engine=FakeEngine(last_index=3), storage=storage)
     assert restarted.applied_index == storage.snapshot().meta.index > 0
-    assert restarted.machine.read(encode_command(Get("a"))) is not None
+    assert value_of(restarted.machine, "a") is not None
 
 
 def test_entries_out_of_order_are_an_invariant_violation():
@@ -222,16 +249,16 @@ def test_the_real_raft_engine_serves_a_write_and_a_read_on_one_node():
 
     storage = MemoryStorage(Membership(frozenset({NodeId(1)})))
     engine = raft.RaftEngine(NodeId(1), storage, EngineConfig(), random.Random(1))
-    replica: Replica[KvResult] = Replica(engine, storage, KvMachine())
+    replica: Replica[EtcdResult] = Replica(engine, storage, EtcdMachine())
     for _ in range(30):
         replica.tick()
         drive(replica)
     assert replica.submit(b"w", put("k", "v")) == []
     effects = drive(replica)
     assert any(isinstance(e, Done) and e.request_id == b"w" for e in effects)
-    assert replica.read(b"r", encode_command(Get("k"))) == []
+    assert replica.read(b"r", get("k")) == []
     effects = drive(replica)
-    assert [e for e in effects if isinstance(e, Done)] == [Done(b"r", "v", replica.applied_index)]
+    assert answers(effects) == [(b"r", "v", replica.applied_index)]
     assert storage.all_entries()[-1].index == replica.applied_index
     assert isinstance(storage.all_entries()[0], Entry)
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from synod.core.ids import LogIndex, NodeId, Term
 from synod.core.log import Entry, EntryKind, HardState
+from synod.kv.mvcc import CompactionRequest, MvccStore, PutRequest
 from synod.sim.invariants import (
+    AckedPut,
     CommitRecord,
     Digest,
     Invariants,
     LogRecord,
+    check_acked_put,
     check_commit_agreement,
     check_committed_durable,
     check_durable_hard_state,
     check_election_safety,
+    check_keyspace_hash,
     check_leader_completeness,
     check_log_matching,
     check_monotonic,
@@ -173,3 +177,30 @@ def test_two_different_entries_committed_at_one_index_are_caught_before_any_appl
     message = check_commit_agreement(commits, NodeId(3), LogIndex(5), Term(3), Term(5))
     assert message is not None
     assert "node 3 committed index 5 term 3, another node committed term 2" in message
+
+
+def test_keyspace_hashes_must_agree_at_one_applied_index():
+    hashes: dict[LogIndex, tuple[NodeId, bytes]] = {}
+    assert check_keyspace_hash(hashes, NodeId(1), LogIndex(32), b"\x01" * 4) is None
+    assert check_keyspace_hash(hashes, NodeId(2), LogIndex(32), b"\x01" * 4) is None
+    assert check_keyspace_hash(hashes, NodeId(2), LogIndex(64), b"\x02" * 4) is None
+    violation = check_keyspace_hash(hashes, NodeId(3), LogIndex(32), b"\x03" * 4)
+    assert violation is not None
+    assert "nodes 1 and 3 applied up to index 32" in violation
+
+
+def test_an_acknowledged_put_must_read_back_at_its_revision_unless_compacted():
+    store = MvccStore()
+    first = store.put(PutRequest(b"k", b"v1")).revision
+    second = store.put(PutRequest(b"k", b"v2")).revision
+    assert check_acked_put(NodeId(1), store, AckedPut(b"k", b"v1", first, LogIndex(3))) is None
+    assert check_acked_put(NodeId(1), store, AckedPut(b"k", b"v2", second, LogIndex(4))) is None
+    lost = check_acked_put(NodeId(2), store, AckedPut(b"k", b"other", second, LogIndex(4)))
+    assert lost is not None
+    assert "acknowledged put lost" in lost
+    assert "node 2" in lost
+    future = check_acked_put(NodeId(2), store, AckedPut(b"k", b"v3", second + 1, LogIndex(5)))
+    assert future is not None
+    assert "future revision" in future
+    store.compact(CompactionRequest(second))
+    assert check_acked_put(NodeId(1), store, AckedPut(b"k", b"x", first, LogIndex(3))) is None

@@ -10,8 +10,9 @@ The pieces, bottom up:
 
 - ``history``: ``Operation`` (client, call, ret, input, output); ``ret = math.inf`` marks an
   outcome that is unknown, which the model then sees as the output ``UNKNOWN``.
-- ``models``: the ``Model`` protocol and ``REGISTER``, ``KV`` (Jepsen's get/put/append) and
-  ``SIM_KV`` (the simulator's get/put/cas/delete).
+- ``models``: the ``Model`` protocol and ``REGISTER``, ``KV`` (Jepsen's get/put/append),
+  ``SIM_KV`` (get/put/cas/delete on a map) and ``SIM_ETCD`` (the simulator's etcd workload:
+  those on keys that may be attached to leases, and lease revokes).
 - ``wgl``: ``check_operations(model, operations, time_budget_s)`` -> ``CheckResult``.
 - ``explain`` and ``visualize``: a text report and a self-contained HTML timeline.
 - ``jepsen``: readers for Jepsen's etcd register logs and EDN key-value histories.
@@ -20,7 +21,7 @@ The pieces, bottom up:
 from synod.check.explain import explain
 from synod.check.history import UNKNOWN, HistoryError, Operation
 from synod.check.jepsen import parse_etcd_log, parse_kv_edn
-from synod.check.models import ABSENT, KV, REGISTER, SIM_KV, Model
+from synod.check.models import ABSENT, KV, REGISTER, SIM_ETCD, SIM_KV, Model
 from synod.check.visualize import render_html
 from synod.check.wgl import CheckResult, PartitionResult, Verdict, check_operations
 
@@ -28,6 +29,7 @@ __all__ = [
     "ABSENT",
     "KV",
     "REGISTER",
+    "SIM_ETCD",
     "SIM_KV",
     "UNKNOWN",
     "CheckResult",

@@ -73,11 +73,15 @@ def _compare_and_swap(
     state: Hashable, expected: Hashable, new: Hashable, output: Hashable
 ) -> Hashable | None:
     """A cas that reports whether it swapped (True / False), or whose outcome is unknown."""
-    matches = _visible(state) == expected
+    return _swap(_visible(state) == expected, state, _stored(new), output)
+
+
+def _swap(matches: bool, state: Hashable, swapped: Hashable, output: Hashable) -> Hashable | None:
+    """The state after a cas whose compare ``matches`` (or not) returned ``output``."""
     if output is UNKNOWN:
-        return _stored(new) if matches else state
+        return swapped if matches else state
     if matches:
-        return _stored(new) if output is True else None
+        return swapped if output is True else None
     return state if output is False else None
 
 
@@ -250,6 +254,69 @@ class SimKvModel:
         return repr(input)
 
 
+class SimEtcdModel:
+    """The simulator's etcd workload on a few keys, where a key may be attached to a lease.
+
+    A key's state is ``ABSENT`` or ``(value, lease)`` (lease 0: none). Inputs and outputs:
+    ``("get", k) -> str | None``; ``("put", k, v, lease) -> None`` (attaches ``lease``);
+    ``("cas", k, expected: str | None, new) -> bool`` (a txn: compare the value, or absence,
+    then put ``new`` with no lease); ``("delete", k) -> bool`` (``True`` when the key existed);
+    ``("revoke", k, lease) -> None``: the lease is revoked, which deletes ``k`` if ``k`` is
+    still attached to it (a revoke of a lease that only ever held ``k``: the workload uses each
+    lease with one key, so the revoke's whole effect is on that key's partition).
+    """
+
+    __slots__ = ()
+
+    @property
+    def init(self) -> Hashable:
+        return ABSENT
+
+    def key(self, input: Hashable) -> Hashable:
+        return input[1] if isinstance(input, tuple) and len(input) >= 2 else None
+
+    def step(self, state: Hashable, input: Hashable, output: Hashable) -> Hashable | None:
+        if not isinstance(input, tuple) or len(input) < 2:
+            raise _bad_input(input)
+        value = None if state is ABSENT else state[0]  # type: ignore[index]
+        match input:
+            case ("get", _):
+                return state if output is UNKNOWN or output == value else None
+            case ("put", _, new, lease):
+                return (new, lease) if output is UNKNOWN or output is None else None
+            case ("cas", _, expected, new):
+                return _swap(value == expected, state, (new, 0), output)
+            case ("delete", _):
+                existed = state is not ABSENT
+                return ABSENT if output is UNKNOWN or output is existed else None
+            case ("revoke", _, lease):
+                attached = state is not ABSENT and state[1] == lease  # type: ignore[index]
+                after = ABSENT if attached else state
+                return after if output is UNKNOWN or output is None else None
+        raise _bad_input(input)
+
+    def partition(self, operations: Sequence[Operation]) -> list[list[Operation]]:
+        return _by_key(operations)
+
+    def describe(self, input: Hashable, output: Hashable) -> str:
+        match input:
+            case ("get", key):
+                shown = "?" if output is UNKNOWN else ("absent" if output is None else repr(output))
+                return f"get({key!r}) -> {shown}"
+            case ("put", key, value, lease):
+                on_lease = f", lease {lease}" if lease else ""
+                return f"put({key!r}, {value!r}{on_lease})"
+            case ("cas", key, expected, new):
+                outcome = _outcome(output, "swapped", "not swapped")
+                return f"cas({key!r}, {expected!r}, {new!r}) -> {outcome}"
+            case ("delete", key):
+                return f"delete({key!r}) -> {_outcome(output, 'existed', 'absent')}"
+            case ("revoke", key, lease):
+                return f"revoke(lease {lease} of {key!r})"
+        return repr(input)
+
+
 REGISTER: Final = RegisterModel()
 KV: Final = KvModel()
 SIM_KV: Final = SimKvModel()
+SIM_ETCD: Final = SimEtcdModel()

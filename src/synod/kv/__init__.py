@@ -1,38 +1,26 @@
-"""A small deterministic key-value state machine: get, put, compare-and-swap, delete.
+"""The replicated state machine: etcd's MVCC keyspace, its log encoding, and the machine.
 
-Rules: pure. Import only ``synod.core`` and the standard library's pure parts (``json``,
-``hashlib``, ``dataclasses``). No clock, no randomness, no I/O: applying the same commands in
-the same order gives the same state and the same snapshot bytes on every node. Malformed
-commands are answered with a ``Rejected`` result (deterministically), never asserted on.
+- ``mvcc``: the keyspace (revisions, history, Range/Put/DeleteRange/Txn/Compact, leases).
+- ``commands``: the byte encoding of the requests that travel through the log, and of reads.
+- ``etcd_machine``: ``EtcdMachine``, the replica's state machine over an ``MvccStore``.
 
-This is the stand-in the simulator and the replica tests use until etcd's MVCC keyspace lands
-here; keep it small.
+Rules: pure. Import only ``synod.core``, this package, ``msgspec`` and the standard library's
+pure parts. No clock, no randomness, no I/O: applying the same commands in the same order gives
+the same keyspace, the same results and the same snapshot bytes on every node. A request the
+keyspace refuses, or bytes that do not decode, give a typed error as the result, never a crash.
 """
 
-from synod.kv.machine import (
-    CompareAndSwap,
-    Delete,
-    Get,
-    KvCommand,
-    KvCommandError,
-    KvMachine,
-    KvResult,
-    Put,
-    Rejected,
-    decode_command,
-    encode_command,
-)
+from synod.kv.commands import CommandDecodeError, KvRequest, LeaseExpireRequest, decode, encode
+from synod.kv.etcd_machine import EtcdMachine, EtcdResponse, EtcdResult, NotAQuery
 
 __all__ = [
-    "CompareAndSwap",
-    "Delete",
-    "Get",
-    "KvCommand",
-    "KvCommandError",
-    "KvMachine",
-    "KvResult",
-    "Put",
-    "Rejected",
-    "decode_command",
-    "encode_command",
+    "CommandDecodeError",
+    "EtcdMachine",
+    "EtcdResponse",
+    "EtcdResult",
+    "KvRequest",
+    "LeaseExpireRequest",
+    "NotAQuery",
+    "decode",
+    "encode",
 ]

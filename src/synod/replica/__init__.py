@@ -11,10 +11,14 @@ order::
     send(ready.messages)                     # only after the fsync
     effects = replica.finish(ready)          # apply, answer reads, advance, maybe compact
 
-Rules: pure. Import only ``synod.core`` and the standard library's pure parts (and, in tests,
-any state machine). No asyncio, time, random, os, threading or sockets (import-linter enforces
-it). Client input is checked and answered with typed effects; internal invariants (applied
-never passes committed, entries apply in order exactly once) are asserted.
+``leases.LeaseClock`` is the leader's lease timer: deadlines in ticks, renewed by keep-alives
+and on promotion, turned into ``LeaseExpire`` commands (``synod.kv.commands``) to propose.
+
+Rules: pure. Import only ``synod.core``, ``synod.kv`` (the commands a lease clock proposes) and
+the standard library's pure parts (and, in tests, any state machine). No asyncio, time,
+random, os, threading or sockets (import-linter enforces it). Client input is checked and
+answered with typed effects; internal invariants (applied never passes committed, entries
+apply in order exactly once) are asserted.
 """
 
 from synod.replica.command import Command, CommandError, decode_command, encode_command

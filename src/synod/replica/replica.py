@@ -7,7 +7,7 @@ simulator puts a delay (and possibly a crash) between the two, so they are separ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -26,6 +26,10 @@ class StateMachine(Protocol[ResultT_co]):
     """What the log is applied to. Deterministic: same commands, same results, same bytes."""
 
     def apply(self, command: bytes) -> ResultT_co: ...
+
+    def note_applied(self, index: LogIndex) -> None:
+        """Called after every entry at ``index`` applies, whatever its kind (command, no-op,
+        membership change), so the machine's snapshot names the index it covers."""
 
     def read(self, query: bytes) -> ResultT_co: ...
 
@@ -75,8 +79,12 @@ class Replica(Generic[ResultT]):
         storage: DurableLog,
         machine: StateMachine[ResultT],
         config: ReplicaConfig | None = None,
+        on_applied: Callable[[LogIndex], None] | None = None,
     ) -> None:
+        """``on_applied(index)`` is called after each entry applies (any kind), in order: a
+        runtime's hook to observe the machine at exact log positions."""
         self.engine = engine
+        self._on_applied = on_applied
         self.storage = storage
         self.machine = machine
         self.config = config or ReplicaConfig()
@@ -189,6 +197,9 @@ class Replica(Generic[ResultT]):
             self._restore(ready.snapshot)
         for entry in ready.committed_entries:
             self._apply(entry, effects)
+            self.machine.note_applied(entry.index)
+            if self._on_applied is not None:
+                self._on_applied(entry.index)
         self._read_points.extend(ready.read_states)
         self._answer_reads(effects)
         self._refuse_reads(ready.refused_reads, effects)

@@ -141,6 +141,9 @@ def summary_lines(spec: RunSpec, result: SimResult) -> list[str]:
         f"  clients: ok {stats.operations_ok}, failed {stats.operations_failed}, "
         f"unknown {stats.operations_unknown}; {stats.operations_checked} operations checked: "
         f"{stats.verdict}",
+        f"  keyspace: {stats.keyspace_hashes_compared} hashes compared across nodes, "
+        f"{stats.acked_puts_checked} acknowledged puts read back, "
+        f"{stats.lease_expiries_proposed} lease expiries proposed",
         f"  speed: {stats.wall_time_s:.2f} s wall, {stats.ticks / wall:,.0f} ticks/s, "
         f"{stats.messages_sent / wall:,.0f} messages/s, {stats.events / wall:,.0f} events/s "
         f"({UNITS_PER_TICK} units per tick); trace {result.trace_hash[:16]}",

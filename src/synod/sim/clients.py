@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from synod.check import SIM_KV, Verdict, check_operations, explain
+from synod.check import SIM_ETCD, Verdict, check_operations, explain
 from synod.core.ids import NO_NODE, NodeId
-from synod.kv import Get, KvResult, encode_command
+from synod.kv.etcd_machine import EtcdResult
+from synod.kv.mvcc import LeaseKeepAliveResponse
 from synod.replica import Done, Redirected, Refused
 from synod.sim.config import UNITS_PER_TICK
 from synod.sim.node import NodeState
@@ -14,7 +15,7 @@ from synod.sim.workload import (
     Attempt,
     Client,
     History,
-    next_command,
+    next_op,
     redirect_target,
     to_operations,
 )
@@ -63,8 +64,8 @@ class ClientDriver:
     def _start(self, client: Client) -> None:
         assert client.attempt is None, f"client {client.index} already busy"
         config = self._world.config
-        command = next_command(self._rng, client, config.keys, self.history.last_written)
-        client.attempt = Attempt(command, self._world.scheduler.now)
+        op = next_op(self._rng, client, config.keys, self.history)
+        client.attempt = Attempt(op, self._world.scheduler.now)
         members = self._members()
         if client.home not in members:
             client.home = self._rng.choice(members)  # its node is gone for good: rebind
@@ -87,10 +88,11 @@ class ClientDriver:
         timeout_units = world.config.request_timeout_ticks * UNITS_PER_TICK
         label = f"client {client.index} timeout"
         world.scheduler.after(timeout_units, label, self._on_timeout, client, request_id)
-        kind = "read" if isinstance(attempt.command, Get) else "write"
-        world.request(client.target, kind, request_id, encode_command(attempt.command))
+        world.request(client.target, attempt.op.kind, request_id, attempt.op.payload)
 
-    def on_reply(self, effect: Done[KvResult] | Redirected | Refused) -> None:
+    def on_reply(
+        self, effect: Done[EtcdResult] | Done[LeaseKeepAliveResponse] | Redirected | Refused
+    ) -> None:
         client = self._by_request.pop(effect.request_id, None)
         if client is None or client.attempt is None:
             return  # answered after its client gave up
@@ -101,7 +103,8 @@ class ClientDriver:
         request_id = effect.request_id
         match effect:
             case Done():
-                self.history.finish(client, attempt, world.scheduler.now, effect.result)
+                now = world.scheduler.now
+                self.history.finish(client, attempt, now, effect.result, effect.index)
                 self._note_liveness(attempt)
                 client.attempt = None
                 self._schedule_next(client)
@@ -123,7 +126,7 @@ class ClientDriver:
 
     def _note_liveness(self, attempt: Attempt) -> None:
         world = self._world
-        if self.liveness_met_units is not None or isinstance(attempt.command, Get):
+        if self.liveness_met_units is not None or attempt.op.kind != "write":
             return
         if world.healing and attempt.call_units >= world.heal_units:
             self.liveness_met_units = world.scheduler.now
@@ -148,7 +151,7 @@ class ClientDriver:
         stats.operations_unknown = self.history.unknown
 
     def check_history(self) -> None:
-        """Check the whole history for linearizability (model SIM_KV)."""
+        """Check the whole history for linearizability (model SIM_ETCD)."""
         world = self._world
         stats = world.stats
         if not world.config.check_linearizability:
@@ -160,7 +163,7 @@ class ClientDriver:
                 client.attempt = None
         operations = to_operations(self.history.records)
         stats.operations_checked = len(operations)
-        result = check_operations(SIM_KV, operations, world.config.checker_budget_s)
+        result = check_operations(SIM_ETCD, operations, world.config.checker_budget_s)
         stats.verdict = result.verdict.value
         if result.verdict is Verdict.NOT_LINEARIZABLE:
             world.invariants.report(f"linearizability: {explain(result)}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from synod.core.config import EngineConfig
 from synod.core.errors import ConfigError
 from synod.replica import ReplicaConfig
+from synod.replica.leases import LeaseClockConfig
 from synod.storage.wal import WalConfig
 
 UNITS_PER_TICK = 100
@@ -177,6 +178,8 @@ class SimConfig:
     replica_config: ReplicaConfig = field(
         default_factory=lambda: ReplicaConfig(snapshot_entries_threshold=200)
     )
+    lease_clock_config: LeaseClockConfig = field(default_factory=LeaseClockConfig)
+    """A tick is 0.1 s of lease time (etcd's heartbeat interval)."""
     check_linearizability: bool = True
     checker_budget_s: float = 20.0
     inbox_messages_max: int = 10_000

@@ -17,7 +17,12 @@ history they need across the whole run:
 - durability: an entry first seen committed is already fsynced on a quorum of voters;
 - monotonicity: commit and applied never move back within a node's life, and a restart never
   starts below what was durable; the durable term never decreases and a durable vote never
-  changes within a term.
+  changes within a term;
+- keyspace agreement: nodes that applied the log up to one index hold keyspaces with one
+  ``hash_kv`` (sampled every ``HASH_SAMPLE_INDEXES`` indexes, so it stays cheap). A record
+  corrupted anywhere between the client and a node's keyspace (log, disk, apply) shows up here;
+- acknowledged puts survive: on a node that applied past an acknowledged put, a read at the
+  put's revision returns its value, unless that revision was compacted away.
 """
 
 from __future__ import annotations
@@ -27,8 +32,22 @@ from dataclasses import dataclass
 
 from synod.core.ids import NO_NODE, LogIndex, NodeId, Term
 from synod.core.log import Entry, EntryKind, HardState
+from synod.kv.mvcc import Compacted, MvccError, MvccStore, RangeRequest
 
 Digest = tuple[EntryKind, bytes]
+HASH_SAMPLE_INDEXES = 32
+"""Keyspace hashes are compared at applied indexes that are multiples of this."""
+
+
+@dataclass(frozen=True, slots=True)
+class AckedPut:
+    """A put (or a txn's put) the cluster acknowledged at ``index``: its value must stay
+    readable at ``revision`` (until compacted) on every node that applied ``index``."""
+
+    key: bytes
+    value: bytes
+    revision: int
+    index: LogIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +202,37 @@ def check_restart(
     return None
 
 
+def check_keyspace_hash(
+    hashes: dict[LogIndex, tuple[NodeId, bytes]], node: NodeId, index: LogIndex, digest: bytes
+) -> str | None:
+    """Record ``node``'s keyspace hash at applied ``index``; a different one is divergence."""
+    known = hashes.setdefault(index, (node, digest))
+    if known[1] != digest:
+        return (
+            f"keyspace divergence: nodes {known[0]} and {node} applied up to index {index} "
+            f"but their keyspace hashes differ ({known[1].hex()[:12]} vs {digest.hex()[:12]})"
+        )
+    return None
+
+
+def check_acked_put(node: NodeId, store: MvccStore, put: AckedPut) -> str | None:
+    """The acknowledged ``put`` reads back at its revision from ``node``'s keyspace."""
+    try:
+        response = store.range(RangeRequest(put.key, revision=put.revision))
+    except Compacted:
+        return None
+    except MvccError as error:
+        return f"acknowledged put lost: node {node} cannot read revision {put.revision}: {error}"
+    found = response.kvs[0] if response.kvs else None
+    if found is None or found.value != put.value or found.mod_revision != put.revision:
+        shown = None if found is None else (found.value, found.mod_revision)
+        return (
+            f"acknowledged put lost: {put.key!r}={put.value!r} at revision {put.revision} "
+            f"(index {put.index}) reads as {shown!r} on node {node}"
+        )
+    return None
+
+
 class Invariants:
     """The cross-node memory the checks need; ``violations`` collects what they report."""
 
@@ -192,6 +242,7 @@ class Invariants:
         self.applied: dict[LogIndex, tuple[Term, Digest]] = {}
         self.commits: dict[LogIndex, CommitRecord] = {}
         self.commit_max = LogIndex(0)
+        self.hashes: dict[LogIndex, tuple[NodeId, bytes]] = {}
         self.violations: list[str] = []
 
     def report(self, violation: str | None) -> None:

@@ -17,8 +17,9 @@ from collections import deque
 from synod.consensus.storage import MemoryStorage
 from synod.core.engine import Message, Ready, Role
 from synod.core.ids import LogIndex, NodeId
-from synod.kv import KvResult
+from synod.kv.etcd_machine import EtcdMachine, EtcdResult
 from synod.replica import Replica
+from synod.replica.leases import LeaseClock
 from synod.storage.disk import SimDisk
 from synod.storage.wal_storage import WalStorage
 
@@ -28,7 +29,8 @@ RECENT_VOTER_SETS = 3
 NodeStorage = MemoryStorage | WalStorage
 
 InboxItem = Message | tuple[str, bytes, bytes]
-"""A queued peer message, or a client request ("write" | "read", request id, payload)."""
+"""A queued peer message, or a client request ("write" | "read" | "keepalive", request id,
+payload)."""
 
 
 class NodeState(enum.StrEnum):
@@ -52,7 +54,12 @@ class SimNode:
         """The simulated disk under a ``WalStorage``; None for a ``MemoryStorage``."""
         self.state = NodeState.CRASHED
         self.life = 0
-        self.replica: Replica[KvResult] | None = None
+        self.replica: Replica[EtcdResult] | None = None
+        self.machine = EtcdMachine()
+        """The replica's state machine (for the keyspace and lease checks)."""
+        self.leases = LeaseClock()
+        """Lease deadlines: kept only while this node leads."""
+        self.lease_changes_seen = 0
         self.in_flight: Ready | None = None
         self.synced = False
         """The in-flight Ready's fsync completed (its writes are durable)."""
@@ -82,11 +89,14 @@ class SimNode:
         """Alive (running or paused): it keeps its volatile state."""
         return self.state in (NodeState.RUNNING, NodeState.PAUSED)
 
-    def start(self, replica: Replica[KvResult]) -> None:
+    def start(self, replica: Replica[EtcdResult], machine: EtcdMachine, leases: LeaseClock) -> None:
         assert self.state in (NodeState.CRASHED, NodeState.REMOVED), f"{self} is already up"
         self.state = NodeState.RUNNING
         self.life += 1
         self.replica = replica
+        self.machine = machine
+        self.leases = leases
+        self.lease_changes_seen = machine.lease_changes
         self.in_flight = None
         self.synced = False
         self.inbox.clear()

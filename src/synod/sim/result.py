@@ -32,6 +32,12 @@ class SimStats:
     """New nodes (fresh ids, empty storage) brought in by membership changes."""
     snapshots_installed: int = 0
     compactions: int = 0
+    lease_expiries_proposed: int = 0
+    """LeaseExpire commands leaders proposed when a lease's deadline passed."""
+    keyspace_hashes_compared: int = 0
+    """Keyspace hashes sampled at an applied index another node had sampled first."""
+    acked_puts_checked: int = 0
+    """(node, acknowledged put) pairs read back at the put's revision."""
     operations_ok: int = 0
     operations_failed: int = 0
     operations_unknown: int = 0

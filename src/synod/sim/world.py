@@ -17,8 +17,9 @@ from synod.consensus.storage import MemoryStorage
 from synod.core.engine import Message, Ready, Role
 from synod.core.ids import NO_NODE, LogIndex, NodeId
 from synod.core.log import Entry, Membership
-from synod.kv import KvMachine, KvResult
+from synod.kv.etcd_machine import EtcdMachine, EtcdResult
 from synod.replica import Done, Effect, MembershipApplied, Redirected, Refused, Replica
+from synod.replica.leases import LeaseClock
 from synod.sim.clients import ClientDriver
 from synod.sim.config import UNITS_PER_TICK, FaultProfile, SimConfig
 from synod.sim.engines import EngineFactory, SimEngine, lookup_engine
@@ -29,6 +30,7 @@ from synod.sim.invariants import (
     check_monotonic,
     check_restart,
 )
+from synod.sim.keyspace import KeyspaceDriver
 from synod.sim.nemesis import Nemesis
 from synod.sim.network import Network
 from synod.sim.node import NodeState, SimNode
@@ -48,11 +50,21 @@ EVENTS_PER_TICK_MAX = 20_000
 that needs more is a message storm, reported instead of hanging the run."""
 
 Logger = Callable[[str], None]
+MachineFactory = Callable[[NodeId], EtcdMachine]
+"""Builds a node's state machine on every start (tests plant faulty ones)."""
+
+
+def _etcd_machine(node_id: NodeId) -> EtcdMachine:
+    return EtcdMachine()
 
 
 class World:
     def __init__(
-        self, config: SimConfig, factory: EngineFactory, log: Logger | None = None
+        self,
+        config: SimConfig,
+        factory: EngineFactory,
+        log: Logger | None = None,
+        machine_factory: MachineFactory | None = None,
     ) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
@@ -61,6 +73,8 @@ class World:
         self.network = Network(self.rng, config.faults, self.stats)
         self.invariants = Invariants()
         self._factory = factory
+        self._machine_factory = machine_factory or _etcd_machine
+        self.keyspace = KeyspaceDriver(self)
         self._log = log
         self.engines: dict[NodeId, SimEngine] = {}
         self.healing = False
@@ -112,7 +126,9 @@ class World:
 
     def _final_checks(self) -> None:
         self._check_liveness()
-        self._check_replicas_agree()
+        self.keyspace.check_replicas_agree()
+        for node in self.nodes.values():
+            self.keyspace.check_acked_puts(node)
         self.clients.check_history()
 
     def _check_liveness(self) -> None:
@@ -130,21 +146,6 @@ class World:
                 f" (leader at the end: {leader.node_id if leader else 'none'})"
             )
 
-    def _check_replicas_agree(self) -> None:
-        """Replicas at one applied index hold the same state (a cheap end-of-run cross-check)."""
-        digests: dict[LogIndex, tuple[NodeId, str]] = {}
-        for node in self.nodes.values():
-            if node.replica is None:
-                continue
-            machine = node.replica.machine
-            assert isinstance(machine, KvMachine)
-            seen = digests.setdefault(node.replica.applied_index, (node.node_id, machine.digest()))
-            if seen[1] != machine.digest():
-                self.invariants.report(
-                    f"state divergence: nodes {seen[0]} and {node.node_id} applied up to index "
-                    f"{node.replica.applied_index} but hold different states"
-                )
-
     def now_ticks(self) -> float:
         return self.scheduler.now / UNITS_PER_TICK
 
@@ -161,6 +162,7 @@ class World:
             if node.running:
                 assert node.replica is not None
                 node.replica.tick()
+                self.keyspace.tick_leases(node)
                 self.pump(node)
                 self.observe(node)
         if tick < self.config.ticks:
@@ -221,11 +223,16 @@ class World:
             return
         rng = random.Random(self.rng.getrandbits(64))
         engine = self._factory(node.node_id, node.storage, self.config.engine_config, rng)
-        replica: Replica[KvResult] = Replica(
-            engine, node.storage, KvMachine(), self.config.replica_config
+        machine = self._machine_factory(node.node_id)
+        replica: Replica[EtcdResult] = Replica(
+            engine,
+            node.storage,
+            machine,
+            self.config.replica_config,
+            on_applied=lambda index: self.keyspace.on_applied(node, machine, index),
         )
         restarted = node.life > 0
-        node.start(replica)
+        node.start(replica, machine, LeaseClock(self.config.lease_clock_config))
         self.engines[node.node_id] = engine
         if restarted:
             self.stats.restarts += 1
@@ -238,6 +245,8 @@ class World:
             )
         )
         node.seen_commit = engine.commit_index
+        if restarted:
+            self.keyspace.check_acked_puts(node)
         self.pump(node)
 
     def crash(self, node: SimNode, state: NodeState = NodeState.CRASHED) -> None:
@@ -356,7 +365,7 @@ class World:
             self.stats.snapshots_installed += 1
         if ready.compaction is not None:
             self.stats.compactions += 1
-        self._route(node, effects)
+        self.route(node, effects)
 
     def _check_durable(self, node: SimNode, entries: tuple[Entry, ...]) -> None:
         """Entries seen committed for the first time must be on disk at a quorum of voters.
@@ -385,7 +394,7 @@ class World:
             return True
         return entry.index <= storage.last_index() and storage.term(entry.index) == entry.term
 
-    def _route(self, node: SimNode, effects: Iterable[Effect[KvResult]]) -> None:
+    def route(self, node: SimNode, effects: Iterable[Effect[EtcdResult]]) -> None:
         for effect in effects:
             match effect:
                 case Done() | Redirected() | Refused():
@@ -443,11 +452,14 @@ class World:
 
     def _handle_request(self, node: SimNode, kind: str, request_id: bytes, payload: bytes) -> None:
         assert node.replica is not None
+        if kind == "keepalive":
+            self.keyspace.keep_alive(node, request_id, int.from_bytes(payload, "big"))
+            return
         if kind == "read":
             effects = node.replica.read(request_id, payload)
         else:
             effects = node.replica.submit(request_id, payload)
-        self._route(node, effects)
+        self.route(node, effects)
 
     # -- observation --------------------------------------------------------------------------
 
@@ -459,6 +471,8 @@ class World:
         role, term = engine.role, engine.term
         if role is Role.LEADER and (node.seen_role is not Role.LEADER or node.seen_term != term):
             self._on_leader(node, engine)
+        elif role is not Role.LEADER and node.leases.leading:
+            node.leases.step_down()
         node.seen_role, node.seen_term = role, term
         commit, applied = engine.commit_index, node.replica.applied_index
         report = self.invariants.report
@@ -481,6 +495,8 @@ class World:
             self._last_leader = node.node_id
         self.log(f"node {node.node_id} becomes leader of term {term}")
         self.invariants.on_leader(node.node_id, term, engine.log_term, node.covered_index())
+        node.leases.promote(node.machine.leases())
+        node.lease_changes_seen = node.machine.lease_changes
         self.nemesis.on_new_leader(node)
 
     def current_leader(self) -> SimNode | None:
@@ -512,10 +528,11 @@ def simulate(
     engine_factory: EngineFactory | None = None,
     *,
     log: Logger | None = None,
+    machine_factory: MachineFactory | None = None,
 ) -> SimResult:
     """Run one seed to the end (or the first violation) and report what happened.
 
     ``engine_factory(node_id, storage, config, rng)`` builds each node's engine (on every
     start and restart); tests pass deliberately broken variants. The default is Raft."""
     factory = engine_factory or lookup_engine("raft")
-    return World(config, factory, log).run()
+    return World(config, factory, log, machine_factory).run()
