@@ -226,7 +226,9 @@ class MembershipFlow:
         return self._world.nodes[node].running
 
     def _live_majority(self, voters: frozenset[NodeId]) -> bool:
-        live = sum(self._is_running(v) for v in voters)
+        """Enough voters running, and able to vote (not repairing a damaged log)."""
+        nodes = self._world.nodes
+        live = sum(nodes[v].running and not nodes[v].repairing for v in voters)
         return live >= len(voters) // 2 + 1
 
     def _enter(self, phase: Phase, tick: int) -> None:

@@ -73,6 +73,11 @@ class RaftEngine(Leadership):
         self.vote = hard_state.vote
         self.log.commit_to(hard_state.commit)
         self._repair_until = storage.repair_until()
+        self._log_loss_unannounced = self._repair_until != NO_INDEX
+        """Rejections say the log lost entries until an append past the repaired log is
+        accepted: the leader has heard by then (saying it longer would make every stale
+        rejection of a pipelined append throw the leader back)."""
+        self._repaired_last = self.log.last_index()
         self._membership = MembershipHistory(self.log.applied, membership)
         if applied_index is not None:
             self._replay_membership(applied_index)
@@ -511,6 +516,8 @@ class RaftEngine(Leadership):
             message.prev_index, message.prev_term, message.commit, message.entries
         )
         if last_new is not None:
+            if last_new > self._repaired_last:
+                self._log_loss_unannounced = False
             self._send(AppendResponse(self.node_id, message.source, self.term, last_new))
             return
         hint_index, hint_term = log.find_conflict_by_term(
@@ -524,7 +531,7 @@ class RaftEngine(Leadership):
             True,
             hint_index,
             hint_term,
-            log_lost=self._repairing(),
+            log_lost=self._log_loss_unannounced and self._repairing(),
         )
         self._send(reject)
 
