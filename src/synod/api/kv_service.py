@@ -35,7 +35,9 @@ class KvService(ServiceBase, rpc_pb2_grpc.KVServicer):
     ) -> rpc_pb2.PutResponse:
         async with self.serving(context):
             result = await self.node.write(convert.put_request_from_pb(request))
-            return convert.put_response_to_pb(self.expect(result, mvcc.PutResponse), self.identity())
+            return convert.put_response_to_pb(
+                self.expect(result, mvcc.PutResponse), self.identity()
+            )
         raise AssertionError("unreachable: serving() aborts")
 
     async def DeleteRange(  # noqa: N802
@@ -52,7 +54,9 @@ class KvService(ServiceBase, rpc_pb2_grpc.KVServicer):
     ) -> rpc_pb2.TxnResponse:
         async with self.serving(context):
             result = await self.node.write(convert.txn_request_from_pb(request))
-            return convert.txn_response_to_pb(self.expect(result, mvcc.TxnResponse), self.identity())
+            return convert.txn_response_to_pb(
+                self.expect(result, mvcc.TxnResponse), self.identity()
+            )
         raise AssertionError("unreachable: serving() aborts")
 
     async def Compact(  # noqa: N802

@@ -37,6 +37,7 @@ from synod.kv.mvcc import (
     TxnRequest,
     TxnResponse,
 )
+from synod.kv.mvcc.backend import Backend
 
 EtcdResponse = (
     RangeResponse
@@ -58,9 +59,17 @@ class NotAQuery(CommandDecodeError):
 class EtcdMachine:
     """The replicated keyspace. Only ``apply`` (and ``restore``) change it."""
 
-    def __init__(self, limits: MvccLimits | None = None) -> None:
+    def __init__(
+        self,
+        limits: MvccLimits | None = None,
+        store: MvccStore | None = None,
+        backend: Backend | None = None,
+    ) -> None:
+        """An empty keyspace in memory; or ``store``, opened over ``backend``, which
+        ``restore`` then rewrites (a durable machine)."""
         self._limits = limits
-        self.store = MvccStore(limits)
+        self._backend = backend
+        self.store = store if store is not None else MvccStore(limits)
         self.lease_changes = 0
         self.leases_expired = 0
         """Expiries that found their lease and revoked it (this machine's life only)."""
@@ -149,7 +158,11 @@ class EtcdMachine:
     def restore(self, data: bytes) -> None:
         """Replace the keyspace with a snapshot's; empty bytes are the empty keyspace."""
         if data:
-            self.store = MvccStore.restore(data, self._limits)
+            self.store = MvccStore.restore(data, self._limits, self._backend)
+        elif self._backend is not None:
+            self.store = MvccStore.restore(
+                MvccStore(self._limits).snapshot(), self._limits, self._backend
+            )
         else:
             self.store = MvccStore(self._limits)
         self.lease_changes += 1

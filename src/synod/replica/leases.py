@@ -95,6 +95,14 @@ class LeaseClock:
         found.tick = self.now_ticks + self.ttl_ticks(found.ttl_seconds)
         return found.ttl_seconds
 
+    def remaining_seconds(self, lease_id: int, granted_ttl_seconds: int) -> int:
+        """Seconds left by this leader's clock (rounded up); the full TTL when not tracked."""
+        found = self._deadlines.get(lease_id) if self.leading else None
+        if found is None:
+            return granted_ttl_seconds
+        left_ticks = max(0, found.tick - self.now_ticks)
+        return min(granted_ttl_seconds, math.ceil(left_ticks * self.config.tick_seconds))
+
     def tick(self) -> list[int]:
         """Advance one tick; the leases whose deadline passed (each once per deadline)."""
         self.now_ticks += 1

@@ -37,6 +37,11 @@ class StateMachine(Protocol[ResultT_co]):
 
     def restore(self, data: bytes) -> None: ...
 
+    @property
+    def applied_index(self) -> int:
+        """The last index applied (0 when empty): a durable machine resumes from it."""
+        ...
+
 
 class DurableLog(Protocol):
     """The write side of a node's log storage (``MemoryStorage``, ``WalStorage``).
@@ -89,9 +94,15 @@ class Replica(Generic[ResultT]):
         self.machine = machine
         self.config = config or ReplicaConfig()
         snapshot = storage.snapshot()
-        if snapshot.meta.index > 0:
-            machine.restore(snapshot.data)
-        self._applied = snapshot.meta.index
+        applied = LogIndex(machine.applied_index)
+        if snapshot.meta.index > applied:
+            # The machine is behind the log's snapshot (a memory machine after a restart, or a
+            # durable one that lost its last commits): load the snapshot. Otherwise a durable
+            # machine resumes where it stands and only the log after it is applied again.
+            if snapshot.meta.index > 0:
+                machine.restore(snapshot.data)
+            applied = snapshot.meta.index
+        self._applied = applied
         self._snapshot_index = snapshot.meta.index
         self._compaction_index: LogIndex | None = None
         self._writes: set[bytes] = set()
@@ -148,6 +159,24 @@ class Replica(Generic[ResultT]):
             return [Refused(request_id, error.reason)]
         self._reads[request_id] = query
         return []
+
+    def expect(self, request_id: bytes, payload: bytes) -> bytes:
+        """A write the leader will propose for this node (forwarded there): answered by
+        ``finish`` when it applies here, like ``submit``'s. Returns the envelope to send."""
+        self._writes.add(request_id)
+        return encode_command(Command(self.node_id, request_id, payload))
+
+    def propose_envelope(self, envelope: bytes) -> None:
+        """Propose a follower's forwarded envelope as is (its origin answers its client).
+        Raises ``CommandError`` for bytes that are not an envelope, and the engine's
+        ``NotLeader`` or ``ProposalDropped``."""
+        decode_command(envelope)
+        self.engine.propose(envelope)
+
+    def abandon(self, request_id: bytes) -> None:
+        """Stop waiting for a request (its client gave up); it may still apply."""
+        self._writes.discard(request_id)
+        self._reads.pop(request_id, None)
 
     def _refuse_request(self, request_id: bytes) -> Refused | None:
         if request_id in self._writes or request_id in self._reads:

@@ -87,6 +87,10 @@ class NodeConfig:
             raise ConfigError("--name must not be empty")
         if not self.data_dir:
             raise ConfigError("--data-dir must not be empty")
+        self._validate_urls()
+        self._validate_limits()
+
+    def _validate_urls(self) -> None:
         if self.name not in self.initial_cluster:
             raise ConfigError(f"--initial-cluster has no member named {self.name!r}")
         if sorted(self.initial_cluster[self.name]) != sorted(self.advertise_peer_urls):
@@ -105,6 +109,8 @@ class NodeConfig:
         host_port(self.listen_peer_urls[0], "--listen-peer-urls")
         for url in self.advertise_client_urls:
             host_port(url, "--advertise-client-urls")
+
+    def _validate_limits(self) -> None:
         if not 1 <= self.heartbeat_ms <= 60_000:
             raise ConfigError(f"--heartbeat-interval {self.heartbeat_ms} ms is out of range")
         if self.election_ms < 5 * self.heartbeat_ms:

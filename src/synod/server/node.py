@@ -101,18 +101,6 @@ class Node:
         self._listeners: list[Callable[[], None]] = []
         self._lease_changes_seen = -1
         self.leases = LeaseClock(LeaseClockConfig(tick_seconds=config.heartbeat_ms / 1000))
-        self.storage: WalStorage | None = None
-        self.backend: LmdbBackend | None = None
-        self.machine: EtcdMachine | None = None
-        self.replica: Replica[EtcdResult] | None = None
-        self.engine: RaftEngine | None = None
-        self.transport: Transport | None = None
-
-    # -- life ------------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        """Recover from the data directory, then join the cluster's traffic."""
-        config = self.config
         founding = Membership(frozenset(member.node_id for member in config.members))
         data_dir = config.data_dir
         self.storage = WalStorage.open(
@@ -129,13 +117,21 @@ class Node:
         limits = MvccLimits()
         self.machine = EtcdMachine(limits, MvccStore.open(self.backend, limits), self.backend)
         self.engine = self._new_engine()
-        self.replica = Replica(
+        self.replica: Replica[EtcdResult] = Replica(
             self.engine,
             self.storage,
             self.machine,
             ReplicaConfig(snapshot_entries_threshold=config.snapshot_entries),
         )
-        self.transport = Transport(self._transport_config(), self._codec(), self._on_message, self._rng)
+        self.transport = Transport(
+            self._transport_config(), self._codec(), self._on_message, self._rng
+        )
+
+    # -- life ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recovery happened at construction: join the cluster's traffic and start ticking."""
+        config = self.config
         await self.transport.start()
         for member in self.members.values():
             if member.node_id != self.member_id:
@@ -154,7 +150,6 @@ class Node:
         )
 
     def _new_engine(self) -> RaftEngine:
-        assert self.storage is not None and self.machine is not None
         config = self.config
         engine_config = EngineConfig(
             election_timeout_ticks=config.election_ticks,
@@ -178,7 +173,6 @@ class Node:
         return node_codec(Codec(encode_message, decode_message))
 
     def _add_peer(self, member: Member) -> None:
-        assert self.transport is not None
         host, port = host_port(member.peer_urls[0], "peer URL")
         self.transport.add_peer(member.node_id, host, port)
 
@@ -192,33 +186,34 @@ class Node:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for future in [*self._pending.values(), *self._calls.values()]:
+        waiting: list[asyncio.Future[EtcdResult] | asyncio.Future[PeerReply]] = [
+            *self._pending.values(),
+            *self._calls.values(),
+        ]
+        for future in waiting:
             if not future.done():
                 future.set_exception(ServerStopped("the server is stopping"))
-        if self.transport is not None:
-            await self.transport.close()
-        if self.machine is not None and self.backend is not None:
-            self.machine.store.flush()
-            self.backend.sync()
-            self.backend.close()
+        await self.transport.close()
+        self.machine.store.flush()
+        self.backend.sync()
+        self.backend.close()
         logger.info("member %x (%s) stopped", self.member_id, self.config.name)
 
     # -- views -----------------------------------------------------------------------------------
 
     @property
     def leader(self) -> NodeId:
-        return NO_NODE if self.engine is None else self.engine.leader
+        return self.engine.leader
 
     @property
     def is_leader(self) -> bool:
-        return self.engine is not None and self.engine.role is Role.LEADER
+        return self.engine.role is Role.LEADER
 
     @property
     def term(self) -> int:
-        return 0 if self.engine is None else int(self.engine.term)
+        return int(self.engine.term)
 
     def status(self) -> Status:
-        assert self.engine is not None and self.machine is not None and self.backend is not None
         engine = self.engine
         return Status(
             self.member_id,
@@ -253,30 +248,35 @@ class Node:
         future: asyncio.Future[EtcdResult] = loop.create_future()
         self._pending[request_id] = future
         try:
-            while True:
-                effects = replica.submit(request_id, payload)
-                self._wake()
-                redirect = self._first_failure(effects)
-                if redirect is None:
-                    break
-                leader = await self._leader(deadline)
-                if leader == self.member_id:
-                    continue
-                envelope = replica.expect(request_id, payload)
-                reply = await self._call(leader, CallKind.PROPOSE, envelope, deadline)
-                if reply.ok:
-                    break
+            while not await self._propose_or_forward(request_id, payload, deadline):
+                if loop.time() >= deadline:
+                    raise RequestTimeout("request timed out")
                 await asyncio.sleep(self.config.heartbeat_ms / 1000)
             return await self._until(future, deadline)
         finally:
             self._pending.pop(request_id, None)
             replica.abandon(request_id)
 
+    async def _propose_or_forward(self, request_id: bytes, payload: bytes, deadline: float) -> bool:
+        """Propose here, or have the leader propose for us; False to try again shortly."""
+        replica = self._live_replica()
+        effects = replica.submit(request_id, payload)
+        self._wake()
+        if self._first_failure(effects) is None:
+            return True
+        leader = await self._leader(deadline)
+        if leader == self.member_id:
+            return False  # leading already, but refused for now (a transfer under way)
+        envelope = replica.expect(request_id, payload)
+        reply = await self._call(leader, CallKind.PROPOSE, envelope, deadline)
+        if not reply.ok:
+            replica.abandon(request_id)
+        return reply.ok
+
     async def read(self, request: RangeRequest, *, serializable: bool = False) -> EtcdResult:
         """A range, linearizable (ReadIndex) or serializable (this node's keyspace as is)."""
         query = commands.encode(request)
         if serializable:
-            assert self.machine is not None
             return self.machine.read(query)
         replica = self._live_replica()
         request_id = self._request_id()
@@ -326,7 +326,6 @@ class Node:
             await asyncio.sleep(self.config.heartbeat_ms / 1000)
 
     def _lease_answer(self, kind: CallKind, lease_id: int) -> int:
-        assert self.machine is not None
         granted = self.machine.leases().get(lease_id)
         if granted is None:
             return 0 if kind is CallKind.KEEP_ALIVE else -1
@@ -377,7 +376,6 @@ class Node:
     async def _call(
         self, leader: NodeId, kind: CallKind, payload: bytes, deadline: float
     ) -> PeerReply:
-        assert self.transport is not None
         call_id = next(self._counter)
         future: asyncio.Future[PeerReply] = asyncio.get_running_loop().create_future()
         self._calls[call_id] = future
@@ -408,7 +406,6 @@ class Node:
         self._wake()
 
     def _answer_call(self, call: PeerCall) -> None:
-        assert self.transport is not None
         ok, payload = True, b""
         if not self.is_leader:
             ok, payload = False, b"not the leader"
@@ -456,7 +453,6 @@ class Node:
         """One Ready, start to finish, with no await inside: persist, send, apply, answer."""
         replica = self._live_replica()
         transport = self.transport
-        assert transport is not None and self.machine is not None
         for message in ready.early_messages:
             transport.send(message)
         replica.persist(ready)
@@ -474,7 +470,6 @@ class Node:
                 listener()
 
     def _on_role(self, role: Role) -> None:
-        assert self.machine is not None
         if role is Role.LEADER and not self.leases.leading:
             self.leases.promote(self.machine.leases())
             logger.info("member %x is the leader of term %d", self.member_id, self.term)
@@ -482,7 +477,6 @@ class Node:
             self.leases.step_down()
 
     def _sync_leases(self) -> None:
-        assert self.machine is not None
         if self.machine.lease_changes != self._lease_changes_seen:
             self._lease_changes_seen = self.machine.lease_changes
             self.leases.sync(self.machine.leases())
@@ -509,11 +503,11 @@ class Node:
         return self._boot + next(self._counter).to_bytes(8, "big")
 
     def _live_replica(self) -> Replica[EtcdResult]:
-        if self._stopping or self.replica is None:
+        if self._stopping:
             raise ServerStopped("the server is stopping")
         return self.replica
 
     def _live_engine(self) -> RaftEngine:
-        if self._stopping or self.engine is None:
+        if self._stopping:
             raise ServerStopped("the server is stopping")
         return self.engine
