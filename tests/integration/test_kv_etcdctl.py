@@ -54,3 +54,13 @@ def test_delete_and_txn(cluster: LocalCluster) -> None:
     done = cluster.etcdctl("txn", stdin=script)
     assert done.splitlines()[0] == "SUCCESS"
     assert cluster.etcdctl("get", "t/b", "--print-value-only").strip() == "y"
+
+
+def test_endpoint_status_names_one_leader(cluster: LocalCluster) -> None:
+    statuses = json.loads(cluster.etcdctl("endpoint", "status", "-w", "json"))
+    assert len(statuses) == 3
+    leaders = {status["Status"]["leader"] for status in statuses}
+    members = {status["Status"]["header"]["member_id"] for status in statuses}
+    assert len(leaders) == 1
+    assert leaders <= members
+    assert all(status["Status"]["raftTerm"] >= 2 for status in statuses)

@@ -11,7 +11,7 @@ import logging
 
 import grpc
 
-from synod.api import kv_service
+from synod.api import kv_service, maintenance_service
 from synod.server.config import host_port
 from synod.server.node import Node
 
@@ -34,6 +34,7 @@ class ApiServer:
             ]
         )
         kv_service.register(self._server, kv_service.KvService(node))
+        maintenance_service.register(self._server, maintenance_service.MaintenanceService(node))
         self.ports: list[int] = []
 
     async def start(self) -> None:
