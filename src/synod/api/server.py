@@ -34,7 +34,8 @@ class ApiServer:
             ]
         )
         kv_service.register(self._server, kv_service.KvService(node))
-        maintenance_service.register(self._server, maintenance_service.MaintenanceService(node))
+        maintenance = maintenance_service.MaintenanceService(node)  # type: ignore[abstract]
+        maintenance_service.register(self._server, maintenance)
         self.ports: list[int] = []
 
     async def start(self) -> None:
