@@ -286,3 +286,36 @@ def test_one_ready_is_one_save_so_a_wal_fsyncs_once():
     replica.persist(ready)
     assert storage.saves == 1
     assert storage.last_index() == 1
+
+
+def test_apply_before_the_fsync_answers_and_finish_only_advances():
+    replica, engine, storage = make()
+    replica.submit(b"w", put("k", "v"))
+    ready = replica.ready()
+    assert ready is not None
+    early = replica.apply(ready)  # the runtime persists this Ready meanwhile
+    assert answers(early) == [(b"w", "ok", LogIndex(1))]
+    assert replica.apply(ready) == [], "a Ready applies once"
+    assert engine.advanced == []
+    replica.persist(ready)
+    assert replica.finish(ready) == []
+    assert engine.advanced == [ready]
+    assert value_of(replica.machine, "k") == "v"
+    assert replica.applied_index == 1
+
+
+def test_a_ready_with_a_snapshot_waits_for_finish_to_apply():
+    replica, engine, _ = make()
+    state = EtcdMachine()
+    state.apply(put("s", "1"))
+    engine.incoming_snapshot = Snapshot(
+        SnapshotMeta(LogIndex(5), Term(1), Membership(frozenset({NodeId(1)}))), state.snapshot()
+    )
+    ready = replica.ready()
+    assert ready is not None
+    assert ready.snapshot is not None
+    assert replica.apply(ready) == []
+    assert value_of(replica.machine, "s") is None
+    replica.persist(ready)
+    replica.finish(ready)
+    assert value_of(replica.machine, "s") == "1"

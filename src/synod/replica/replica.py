@@ -109,6 +109,7 @@ class Replica(Generic[ResultT]):
         self._reads: dict[bytes, bytes] = {}
         self._read_points: list[ReadState] = []
         self._in_flight: Ready | None = None
+        self._applied_ready: Ready | None = None
 
     @property
     def node_id(self) -> NodeId:
@@ -218,12 +219,35 @@ class Replica(Generic[ResultT]):
             self._compaction_index = None
         assert storage.snapshot().meta.index >= self._snapshot_index
 
+    def apply(self, ready: Ready) -> list[Effect[ResultT]]:
+        """Apply the Ready's committed entries and answer what they settle, possibly while its
+        own writes are still being persisted: committed entries are durable on a quorum
+        already, so applying them need not wait for this node's fsync (etcd overlaps the two
+        the same way). ``finish`` then only advances. A Ready carrying a snapshot is applied
+        by ``finish``, after its fsync."""
+        assert ready is self._in_flight, "applying a Ready that is not in flight"
+        if ready.snapshot is not None or self._applied_ready is ready:
+            return []
+        self._applied_ready = ready
+        return self._apply_ready(ready)
+
     def finish(self, ready: Ready) -> list[Effect[ResultT]]:
-        """After the fsync (and after sending ``messages``): apply, answer, advance."""
+        """After the fsync (and after sending ``messages``): apply (unless ``apply`` did),
+        answer, advance."""
         assert ready is self._in_flight, "finishing a Ready that is not in flight"
         effects: list[Effect[ResultT]] = []
-        if ready.snapshot is not None:
-            self._restore(ready.snapshot)
+        if self._applied_ready is not ready:
+            if ready.snapshot is not None:
+                self._restore(ready.snapshot)
+            effects = self._apply_ready(ready)
+        self._applied_ready = None
+        self._in_flight = None
+        self.engine.advance(ready)
+        self._maybe_compact()
+        return effects
+
+    def _apply_ready(self, ready: Ready) -> list[Effect[ResultT]]:
+        effects: list[Effect[ResultT]] = []
         for entry in ready.committed_entries:
             self._apply(entry, effects)
             self.machine.note_applied(entry.index)
@@ -232,9 +256,6 @@ class Replica(Generic[ResultT]):
         self._read_points.extend(ready.read_states)
         self._answer_reads(effects)
         self._refuse_reads(ready.refused_reads, effects)
-        self._in_flight = None
-        self.engine.advance(ready)
-        self._maybe_compact()
         return effects
 
     # -- applying -----------------------------------------------------------------------------

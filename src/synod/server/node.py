@@ -26,6 +26,7 @@ keyspace is flushed and synced, the transport and the LMDB environment closed.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -66,6 +67,9 @@ from synod.storage.wal_storage import WalStorage
 
 logger = logging.getLogger("synod.server")
 
+FLUSH_INTERVAL_S = 0.1
+"""How often applied changes are committed to LMDB (one transaction for all of them)."""
+
 WAL_DIR = os.path.join("member", "wal")
 KV_DIR = os.path.join("member", "kv")
 
@@ -96,10 +100,15 @@ class Node:
         self._pending: dict[bytes, asyncio.Future[EtcdResult]] = {}
         self._calls: dict[int, asyncio.Future[PeerReply]] = {}
         self._wakeup = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._ticker: asyncio.Task[None] | None = None
+        self._ready_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._listeners: list[Callable[[], None]] = []
         self._lease_changes_seen = -1
+        self._disk = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="disk")
+        """One thread for fsyncs and LMDB commits, so they keep their order."""
+        self._unflushed = False
+        self._flushed_at = 0.0
         self.leases = LeaseClock(LeaseClockConfig(tick_seconds=config.heartbeat_ms / 1000))
         founding = Membership(frozenset(member.node_id for member in config.members))
         data_dir = config.data_dir
@@ -136,10 +145,8 @@ class Node:
         for member in self.members.values():
             if member.node_id != self.member_id:
                 self._add_peer(member)
-        self._tasks = [
-            asyncio.create_task(self._tick_loop(), name="tick"),
-            asyncio.create_task(self._ready_loop(), name="ready"),
-        ]
+        self._ticker = asyncio.create_task(self._tick_loop(), name="tick")
+        self._ready_task = asyncio.create_task(self._ready_loop(), name="ready")
         logger.info(
             "member %x (%s) started: cluster %x, applied %d, %d members",
             self.member_id,
@@ -181,11 +188,13 @@ class Node:
         if self._stopping:
             return
         self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._ticker is not None:
+            self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._ticker
+        if self._ready_task is not None:
+            self._wake()
+            await self._ready_task  # finishes the Ready in hand and flushes the keyspace
         waiting: list[asyncio.Future[EtcdResult] | asyncio.Future[PeerReply]] = [
             *self._pending.values(),
             *self._calls.values(),
@@ -197,6 +206,7 @@ class Node:
         self.machine.store.flush()
         self.backend.sync()
         self.backend.close()
+        self._disk.shutdown(wait=True)
         logger.info("member %x (%s) stopped", self.member_id, self.config.name)
 
     # -- views -----------------------------------------------------------------------------------
@@ -441,33 +451,72 @@ class Node:
         self._live_replica().submit(self._request_id(), payload)
 
     async def _ready_loop(self) -> None:
-        while True:
+        """Carry out Readies until the node stops; never stops in the middle of one."""
+        while not self._stopping:
             await self._wakeup.wait()
             self._wakeup.clear()
-            replica = self._live_replica()
-            while (ready := replica.ready()) is not None:
-                self._carry_out(ready)
-                await asyncio.sleep(0)
+            while (ready := self.replica.ready()) is not None:
+                await self._carry_out(ready)
+            if self._flush_due():
+                await self._flush()
+        await self._flush()
 
-    def _carry_out(self, ready: Ready) -> None:
-        """One Ready, start to finish, with no await inside: persist, send, apply, answer."""
-        replica = self._live_replica()
+    async def _carry_out(self, ready: Ready) -> None:
+        """One Ready: persist, send, apply, answer.
+
+        The fsync runs on the disk thread so the loop keeps serving clients and peers
+        meanwhile (proposals made then form the next Ready: group commit). That is safe
+        because a Ready's entries stay in the engine's unstable log until ``advance``: the
+        engine reads the storage only below them, where ``save`` changes nothing. A Ready that
+        installs or takes a snapshot rewrites what the engine reads, so it is saved here."""
+        replica = self.replica
         transport = self.transport
         for message in ready.early_messages:
             transport.send(message)
-        replica.persist(ready)
+        overlapped = ready.snapshot is None and ready.compaction is None
+        if overlapped:
+            loop = asyncio.get_running_loop()
+            persisted = loop.run_in_executor(self._disk, replica.persist, ready)
+            effects = replica.apply(ready)
+            self._after_apply(ready, effects)
+            await persisted
+        else:
+            replica.persist(ready)
         for message in ready.messages:
             transport.send(message)
         effects = replica.finish(ready)
-        if ready.committed_entries or ready.snapshot is not None:
-            self.machine.store.flush()
+        if ready.snapshot is not None:
+            await self._flush()
         if ready.soft_state is not None:
             self._on_role(ready.soft_state.role)
+        if overlapped:
+            self._answer(effects)  # applied above; only the engine advanced here
+        else:
+            self._after_apply(ready, effects)
+
+    def _after_apply(self, ready: Ready, effects: list[Effect[EtcdResult]]) -> None:
         self._answer(effects)
         if ready.committed_entries or ready.snapshot is not None:
+            self._unflushed = True
             self._sync_leases()
             for listener in list(self._listeners):
                 listener()
+
+    def _flush_due(self) -> bool:
+        elapsed = asyncio.get_running_loop().time() - self._flushed_at
+        return self._unflushed and elapsed >= FLUSH_INTERVAL_S
+
+    async def _flush(self) -> None:
+        """Commit what applied since the last flush to LMDB, in one transaction, on the disk
+        thread. Only this loop applies entries, and it waits here, so the batch cannot change
+        under the commit. The WAL holds everything since the last snapshot, so a flush that a
+        crash loses only means a longer replay at restart."""
+        if not self._unflushed:
+            return
+        self._unflushed = False
+        loop = asyncio.get_running_loop()
+        self._flushed_at = loop.time()
+        await loop.run_in_executor(self._disk, self.machine.store.flush)
 
     def _on_role(self, role: Role) -> None:
         if role is Role.LEADER and not self.leases.leading:
