@@ -289,7 +289,7 @@ def test_one_ready_is_one_save_so_a_wal_fsyncs_once():
 
 
 def test_apply_before_the_fsync_answers_and_finish_only_advances():
-    replica, engine, storage = make()
+    replica, engine, _ = make()
     replica.submit(b"w", put("k", "v"))
     ready = replica.ready()
     assert ready is not None
