@@ -160,3 +160,27 @@ def test_txns_nested_too_deep_are_refused():
     assert decode(encode(nested(TXN_DEPTH_MAX))) == nested(TXN_DEPTH_MAX)
     with pytest.raises(CommandDecodeError, match="nested deeper"):
         decode(encode(nested(TXN_DEPTH_MAX + 1)))
+
+
+@given(puts)
+def test_the_put_fast_path_writes_and_reads_the_general_format(put):
+    general = _raw(
+        [2, put.key, put.value, put.lease, put.prev_kv, put.ignore_value, put.ignore_lease]
+    )
+    assert encode(put) == general
+    assert decode(general) == put
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        [2, b"k", "text", 0, False, False, False],
+        [2, b"k", b"v", 1 << 63, False, False, False],
+        [2, b"k", b"v", 0, 1, False, False],
+        [2, b"k", b"v", 0, False, False],
+        [True, b"k", b"v", 0, False, False, False],
+    ],
+)
+def test_a_malformed_put_still_gets_the_typed_error(tree):
+    with pytest.raises(CommandDecodeError):
+        decode(_raw(tree))
