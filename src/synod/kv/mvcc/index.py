@@ -12,6 +12,8 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from sortedcontainers import SortedList
+
 from synod.kv.mvcc.keyrange import KeyRange
 from synod.kv.mvcc.revision import SUB_MAX, Revision
 
@@ -102,7 +104,9 @@ class TreeIndex:
     def __init__(self, indexes: dict[bytes, KeyIndex] | None = None) -> None:
         """Empty, or over ``indexes``: every key's index, none of them empty."""
         self._indexes: dict[bytes, KeyIndex] = {} if indexes is None else indexes
-        self._keys: list[bytes] = sorted(self._indexes)
+        self._keys: SortedList[bytes] = SortedList(self._indexes)
+        """A B-tree-like sorted list: inserting a new key costs O(log n), not a list's O(n)
+        memmove (which made every new key slower as the keyspace grew)."""
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -115,15 +119,15 @@ class TreeIndex:
         if index is None:
             index = KeyIndex()
             self._indexes[key] = index
-            bisect.insort(self._keys, key)
+            self._keys.add(key)
         return index
 
     def keys_in(self, keys: KeyRange) -> list[bytes]:
         if keys.is_empty():
             return []
-        first = bisect.bisect_left(self._keys, keys.start)
-        last = len(self._keys) if keys.end is None else bisect.bisect_left(self._keys, keys.end)
-        return self._keys[first:last]
+        first = self._keys.bisect_left(keys.start)
+        last = len(self._keys) if keys.end is None else self._keys.bisect_left(keys.end)
+        return list(self._keys.islice(first, last))
 
     def all_keys(self) -> list[bytes]:
         return list(self._keys)
@@ -136,11 +140,14 @@ class TreeIndex:
     def compact(self, at_main: int) -> list[Revision]:
         """Compact every key's history; forget keys left with none. Returns dropped revisions."""
         dropped: list[Revision] = []
-        for key in list(self._keys):
+        emptied: list[bytes] = []
+        for key in self._keys:
             index = self._indexes[key]
             dropped.extend(index.compact(at_main))
             if index.is_empty():
-                del self._indexes[key]
-                self._keys.remove(key)
+                emptied.append(key)
+        for key in emptied:
+            del self._indexes[key]
+            self._keys.remove(key)
         assert len(self._keys) == len(self._indexes)
         return dropped
