@@ -40,6 +40,9 @@ class Keyspace:
         self._journal = journal
         self._index = TreeIndex() if index is None else index
         self._values: dict[Revision, KeyValue | bytes] = {} if values is None else values
+        self._by_lease: dict[int, set[bytes]] | None = None
+        """Live keys per lease, built on first use and kept up to date by put and delete
+        (revoking a lease must not scan the whole keyspace)."""
 
     def get(self, key: bytes, at_main: int) -> KeyValue | None:
         index = self._index.lookup(key)
@@ -65,6 +68,7 @@ class Keyspace:
         self._index.ensure(key).put(revision)
         self._values[revision] = stored
         assert self.get(key, revision.main) == stored
+        self._move_lease(key, None if previous is None else previous.lease, lease)
         if self._journal is not None:
             self._journal.put(
                 KEY_BUCKET, encode_revision(revision, False), encode_key_value(stored)
@@ -72,12 +76,37 @@ class Keyspace:
         return stored
 
     def delete(self, key: bytes, revision: Revision) -> None:
-        assert self.get(key, revision.main) is not None, key
+        previous = self.get(key, revision.main)
+        assert previous is not None, key
+        self._move_lease(key, previous.lease, None)
         self._index.ensure(key).tombstone(revision)
         assert self.get(key, revision.main) is None
         if self._journal is not None:
             record = encode_key_value(tombstone_value(key, revision))
             self._journal.put(KEY_BUCKET, encode_revision(revision, True), record)
+
+    def keys_with_lease(self, lease: int, at_main: int) -> list[bytes]:
+        """The live keys attached to ``lease`` (``at_main``: the newest revision), in order."""
+        if self._by_lease is None:
+            by_lease: dict[int, set[bytes]] = {}
+            for kv in self.read(KeyRange(b"", None), at_main):
+                if kv.lease:
+                    by_lease.setdefault(kv.lease, set()).add(kv.key)
+            self._by_lease = by_lease
+        return sorted(self._by_lease.get(lease, ()))
+
+    def _move_lease(self, key: bytes, before: int | None, after: int | None) -> None:
+        by_lease = self._by_lease
+        if by_lease is None or before == after:
+            return
+        if before:
+            held = by_lease.get(before)
+            if held is not None:
+                held.discard(key)
+                if not held:
+                    del by_lease[before]
+        if after:
+            by_lease.setdefault(after, set()).add(key)
 
     def changes_since(self, keys: KeyRange, start_main: int) -> list[tuple[Revision, bytes, bool]]:
         """(revision, key, tombstone) of every retained change in ``keys`` at or after

@@ -36,7 +36,6 @@ from synod.kv.mvcc.errors import (
     LeaseNotFound,
 )
 from synod.kv.mvcc.journal import Journal
-from synod.kv.mvcc.keyrange import KeyRange
 from synod.kv.mvcc.keyspace import Keyspace
 from synod.kv.mvcc.lessor import LEASE_TTL_SECONDS_MAX, Lessor
 from synod.kv.mvcc.messages import (
@@ -46,7 +45,6 @@ from synod.kv.mvcc.messages import (
     DeleteRangeResponse,
     Event,
     HashKvResponse,
-    KeyValue,
     LeaseGrantRequest,
     LeaseGrantResponse,
     LeaseKeepAliveRequest,
@@ -255,8 +253,8 @@ class MvccStore:
         if self._journal is not None:
             self._journal.delete(LEASE_BUCKET, encode_lease_id(request.id))
         writer = self._writer()
-        for kv in self._attached(request.id):
-            writer.delete_range(DeleteRangeRequest(kv.key))
+        for key in self._attached(request.id):
+            writer.delete_range(DeleteRangeRequest(key))
         return LeaseRevokeResponse(self._commit(writer))
 
     def lease_keep_alive(self, request: LeaseKeepAliveRequest) -> LeaseKeepAliveResponse:
@@ -269,7 +267,7 @@ class MvccStore:
         lease = self._leases.lookup(request.id)
         if lease is None:
             return LeaseTimeToLiveResponse(self._revision, request.id, -1, 0)
-        keys = tuple(kv.key for kv in self._attached(lease.id)) if request.keys else ()
+        keys = tuple(self._attached(lease.id)) if request.keys else ()
         ttl = lease.granted_ttl_seconds
         return LeaseTimeToLiveResponse(self._revision, lease.id, ttl, ttl, keys)
 
@@ -285,9 +283,8 @@ class MvccStore:
             return []
         return replay_events(self._keyspace, self._compact_revision, key, range_end, start_revision)
 
-    def _attached(self, lease_id: int) -> list[KeyValue]:
-        live = self._keyspace.read(KeyRange(b"", None), self._revision)
-        return [kv for kv in live if kv.lease == lease_id]
+    def _attached(self, lease_id: int) -> list[bytes]:
+        return self._keyspace.keys_with_lease(lease_id, self._revision)
 
     def _meta(self) -> StoreMeta:
         return StoreMeta(
