@@ -174,6 +174,8 @@ class Node:
             cluster_token=self.config.cluster_token.encode(),
             listen_host=host,
             listen_port=port,
+            # A snapshot holds the whole keyspace, which may grow to the backend quota.
+            streamed_message_bytes_max=max(64 << 20, 2 * self.config.quota_backend_bytes),
         )
 
     def _codec(self) -> Codec:
