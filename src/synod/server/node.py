@@ -52,6 +52,7 @@ from synod.replica.leases import LeaseClock, LeaseClockConfig, expire_command
 from synod.server.config import Member, NodeConfig, host_port
 from synod.server.errors import (
     BadTransferee,
+    LeaderChanged,
     NoLeader,
     NotLeader,
     RequestTimeout,
@@ -286,15 +287,27 @@ class Node:
         return reply.ok
 
     async def read(self, request: RangeRequest, *, serializable: bool = False) -> EtcdResult:
-        """A range, linearizable (ReadIndex) or serializable (this node's keyspace as is)."""
+        """A range, linearizable (ReadIndex) or serializable (this node's keyspace as is).
+
+        A linearizable read the engine refuses (leadership could not be confirmed, say during
+        an election) is asked again until the request timeout, as etcd does."""
         query = commands.encode(request)
         if serializable:
             return self.machine.read(query)
-        replica = self._live_replica()
-        request_id = self._request_id()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.request_timeout_ms / 1000
-        future: asyncio.Future[EtcdResult] = loop.create_future()
+        while True:
+            try:
+                return await self._read_once(query, deadline)
+            except LeaderChanged:
+                if loop.time() >= deadline:
+                    raise RequestTimeout("request timed out") from None
+                await asyncio.sleep(self.config.heartbeat_ms / 1000)
+
+    async def _read_once(self, query: bytes, deadline: float) -> EtcdResult:
+        replica = self._live_replica()
+        request_id = self._request_id()
+        future: asyncio.Future[EtcdResult] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
             while True:
@@ -542,7 +555,7 @@ class Node:
                 case Refused(request_id, reason):
                     future = self._pending.get(request_id)
                     if future is not None and not future.done():
-                        future.set_exception(NoLeader(reason))
+                        future.set_exception(LeaderChanged(reason))
                 case MembershipApplied():
                     pass
                 case Redirected():
