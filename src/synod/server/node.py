@@ -170,13 +170,15 @@ class Node:
 
     def _transport_config(self) -> TransportConfig:
         host, port = host_port(self.config.listen_peer_urls[0], "--listen-peer-urls")
+        snapshot_bytes_max = max(64 << 20, 2 * self.config.quota_backend_bytes)
         return TransportConfig(
             node_id=self.member_id,
             cluster_token=self.config.cluster_token.encode(),
             listen_host=host,
             listen_port=port,
             # A snapshot holds the whole keyspace, which may grow to the backend quota.
-            streamed_message_bytes_max=max(64 << 20, 2 * self.config.quota_backend_bytes),
+            streamed_message_bytes_max=snapshot_bytes_max,
+            send_queue_bytes_max=snapshot_bytes_max + (64 << 20),
         )
 
     def _codec(self) -> Codec:
