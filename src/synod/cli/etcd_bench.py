@@ -27,9 +27,10 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.synchronize import Barrier
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
@@ -43,6 +44,8 @@ PERCENTILES = (0.5, 0.9, 0.99)
 
 PUT_METHOD = "/etcdserverpb.KV/Put"
 RANGE_METHOD = "/etcdserverpb.KV/Range"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,18 +205,22 @@ async def drive(spec: Spec, first_index: int, barrier: Barrier | None = None) ->
     return result
 
 
-def _event_loop_policy() -> None:
+def run_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` on a fresh uvloop loop when uvloop is installed (asyncio's otherwise),
+    without touching the process's event loop policy."""
     try:
         import uvloop  # noqa: PLC0415 - optional
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
     except ImportError:
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coroutine)
 
 
 def _worker(spec: Spec, first_index: int, barrier: Barrier, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    _event_loop_policy()
     try:
-        result = asyncio.run(drive(spec, first_index, barrier))
+        result = run_loop(drive(spec, first_index, barrier))
     except Exception as error:  # reported to the parent, which prints it
         results.put(("error", f"{type(error).__name__}: {error}"))
         return
@@ -224,8 +231,7 @@ def measure(spec: Spec) -> Report:
     """Run ``spec`` (over ``spec.procs`` processes) and summarize it."""
     spec.validate()
     if spec.procs == 1:
-        _event_loop_policy()
-        return summarize(spec, asyncio.run(drive(spec, 0)))
+        return summarize(spec, run_loop(drive(spec, 0)))
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(spec.procs)
     results: multiprocessing.Queue = context.Queue()  # type: ignore[type-arg]
