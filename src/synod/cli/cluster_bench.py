@@ -16,9 +16,11 @@ to the leader on both systems. Measurements, not assertions: nothing here fails 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,13 +137,16 @@ def table(cases: Sequence[Workload], results: dict[str, list[Report]]) -> list[s
     return rows
 
 
-def section(cases: Sequence[Workload], results: dict[str, list[Report]], procs: int) -> str:
+def section(
+    cases: Sequence[Workload], results: dict[str, list[Report]], procs: int, load: float
+) -> str:
     key_space_size = max(case.total for case in cases if case.operation == "put")
     lines = [
         MARKER_BEGIN,
         "",
-        f"Machine: {platform.machine()}, Python {platform.python_version()}; both 3-member"
-        " clusters and the client on this one machine, one cluster at a time.",
+        f"Run on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} cores ({platform.machine()}),"
+        f" Python {platform.python_version()}, load average {load:.1f} when it started; both"
+        " 3-member clusters and the client on this one machine, one cluster at a time.",
         "",
         *table(cases, results),
         "",
@@ -175,10 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cases = workloads(args.scale)
     results: dict[str, list[Report]] = {}
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="synod-cluster-bench-") as folder:
         for program in SYSTEMS:
             results[program] = run_system(program, Path(folder), cases, args.procs)
-    text = section(cases, results, args.procs)
+    text = section(cases, results, args.procs, load)
     print(text)
     if args.write is not None:
         rewrite(args.write, text)

@@ -17,6 +17,8 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import signal
 import sys
 import time
@@ -53,9 +55,20 @@ def ports(nodes: int, base_port: int | None) -> list[tuple[int, int]]:
     return [(base_port + 2 * index, base_port + 2 * index + 1) for index in range(nodes)]
 
 
+def synod_program() -> str:
+    """How the user can run ``synod`` again: the script they started, relative when nearby."""
+    script = Path(sys.argv[0])
+    if script.name != "synod":
+        return "synod"
+    with contextlib.suppress(ValueError):
+        return str(script.resolve().relative_to(Path.cwd()))
+    return "synod" if shutil.which("synod") == str(script) else str(script)
+
+
 def usage_block(cluster: LocalCluster) -> str:
     endpoints = cluster.all_endpoints
     first = cluster.members[0].endpoint
+    synod = synod_program()
     lines = [
         f"synod up: {cluster.size} members serving etcd's v3 API",
         "",
@@ -68,11 +81,11 @@ def usage_block(cluster: LocalCluster) -> str:
         "Try it:",
         f"  etcdctl --endpoints={endpoints} put foo bar",
         f"  etcdctl --endpoints={endpoints} get foo",
-        f"  synod ctl --endpoints={first} put greeting hello",
-        f"  synod ctl --endpoints={first} get greeting",
-        f"  synod ctl --endpoints={first} watch greeting      (Ctrl-C ends it)",
-        f"  synod ctl --endpoints={endpoints} endpoint status",
-        f"  synod ctl --endpoints={first} member list",
+        f"  {synod} ctl --endpoints={first} put greeting hello",
+        f"  {synod} ctl --endpoints={first} get greeting",
+        f"  {synod} ctl --endpoints={first} watch greeting      (Ctrl-C ends it)",
+        f"  {synod} ctl --endpoints={endpoints} endpoint status",
+        f"  {synod} ctl --endpoints={first} member list",
         "",
         f"Data in {cluster.base_dir}/ (run synod up again on it to resume).",
         "Ctrl-C stops every member.",
