@@ -6,7 +6,8 @@ output follows etcdctl's simple format (``get`` prints key and value lines, ``pu
 
 Rules:
 - every unary call has a deadline (``--command-timeout``, seconds); ``watch`` and
-  ``lease keep-alive`` stream until Ctrl-C, which ends them with exit code 0;
+  ``lease keep-alive`` stream until Ctrl-C, which ends them with exit code 0 (any other command
+  interrupted exits 130);
 - requests go to the first endpoint; when it cannot be reached, to the next one;
   ``endpoint status`` asks every endpoint;
 - any failure is one line on stderr (the endpoint that could not be reached, or etcd's own error
@@ -371,7 +372,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"synod ctl: {error}", file=sys.stderr)
         return 1
     except asyncio.CancelledError:
-        return 0  # Ctrl-C: the way watch and keep-alive end
+        # Ctrl-C: the way watch and keep-alive end; anything else was interrupted.
+        streaming = args.ctl_command == "watch" or getattr(args, "lease_command", "") == (
+            "keep-alive"
+        )
+        return 0 if streaming else 130
     return 0
 
 

@@ -56,9 +56,16 @@ def port_in_use(port: int) -> bool:
         return False
 
 
+CONVENTIONAL_CLIENT_PORTS = (2379, 22379, 32379, 42379, 52379, 62379, 12379)
+"""etcd's local-cluster client ports, the peer port being one more; the pattern runs out of
+16-bit ports after 62379, so a seventh member takes the unused 12379."""
+
+
 def conventional_ports(index: int) -> tuple[int, int]:
     """etcd's local-cluster ports for member ``index`` (0-based): 2379/2380, 22379/22380, ..."""
-    client_port = 2379 if index == 0 else (index + 1) * 10_000 + 2379
+    if not 0 <= index < len(CONVENTIONAL_CLIENT_PORTS):
+        raise ValueError(f"no conventional ports for member {index + 1}")
+    client_port = CONVENTIONAL_CLIENT_PORTS[index]
     return client_port, client_port + 1
 
 

@@ -1,7 +1,8 @@
 """``synod up``: a local cluster of ``synod serve`` processes, in the foreground.
 
 Member i (from 1) is called ``m<i>`` and listens on etcd's conventional local ports: 2379/2380,
-22379/22380, 32379/32380, 42379/42380, ... Its data lives in ``<data-dir>/m<i>/`` and its log in
+22379/22380, 32379/32380, then 42379/42380, 52379/52380, 62379/62380 and 12379/12380 (the
+pattern leaves the 16-bit range after 62379). Its data lives in ``<data-dir>/m<i>/`` and its log in
 ``<data-dir>/m<i>.log``. Starting again on the same folder resumes the cluster: each member
 recovers from its own write-ahead log.
 
