@@ -12,14 +12,15 @@ PROTOS    := $(wildcard $(PROTO_DIR)/*/*.proto)
 GEN_STAMP := $(GEN_DIR)/.generated
 PROTO_PACKAGES := etcdserverpb mvccpb authpb
 
-.PHONY: help setup etcd proto run test check unit sweep soak bench clean
+.PHONY: help setup etcd proto run sim test check unit sweep soak bench clean
 
 help:
-	@echo "make run    simulated 5-node cluster under faults, with a readable summary"
+	@echo "make run    a local 3-member cluster serving etcd's API on 2379 (Ctrl-C stops it)"
+	@echo "make sim    simulated 5-node cluster under faults, with a readable summary"
 	@echo "make test   every check and test (what CI runs)"
 	@echo "make check  format, lint, types and import contracts"
 	@echo "make soak   long seed sweeps (3, 5 and 7 nodes)"
-	@echo "make bench  simulator, checker and write-ahead log benchmarks"
+	@echo "make bench  simulator, checker, keyspace benchmarks, and Synod against etcd"
 	@echo "make proto  regenerate src/synod/api/gen from the .proto files (every target does)"
 
 setup: $(STAMP) $(GEN_STAMP)
@@ -54,7 +55,11 @@ $(GEN_STAMP): $(PROTOS) $(STAMP)
 	for package in $(PROTO_PACKAGES); do cp $(GEN_DIR)/__init__.py $(GEN_DIR)/$$package/; done
 	@touch $(GEN_STAMP)
 
+# A local cluster in the foreground, data in ./synod-data (run again to resume it).
 run: setup
+	$(BIN)/synod up --nodes 3 --data-dir synod-data
+
+sim: setup
 	$(BIN)/synod sim --engine raft --nodes 5 --seed 42 --ticks 3000 --verbose
 
 check: setup
@@ -87,6 +92,7 @@ soak: setup
 bench: setup
 	$(BIN)/python -m synod.cli.bench
 	$(BIN)/python -m synod.storage.bench
+	$(BIN)/python -m synod.cli.cluster_bench --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) $(GEN_DIR) build dist .mypy_cache .pytest_cache .ruff_cache

@@ -1,9 +1,10 @@
 """Real local clusters for integration tests: Synod members (``synod serve``) or etcd members,
 started as processes on 127.0.0.1 with free ports and temporary data directories.
 
-Both programs take the same flags, which is the point: ``LocalCluster("etcd", ...)`` and
-``LocalCluster("synod", ...)`` differ only in the program they start. Every wait is bounded;
-``close`` (also on a failing test, through the context manager) kills what is still running.
+The process handling lives in ``synod.cli.localcluster`` (``synod up`` and the real-cluster
+benchmark use it too); this module adds Debian's etcdctl and the test-facing names. Members are
+called m1, m2, ... and keep their data under ``<base_dir>/<program>/``, so an etcd and a Synod
+cluster can share one temporary directory.
 """
 
 from __future__ import annotations
@@ -11,175 +12,45 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
+from synod.cli import localcluster
+from synod.cli.localcluster import (
+    START_SECONDS_MAX,
+    STOP_SECONDS_MAX,
+    Member,
+    etcd_command,
+    free_port,
+    synod_command,
+)
 
-from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+__all__ = [
+    "START_SECONDS_MAX",
+    "STOP_SECONDS_MAX",
+    "LocalCluster",
+    "Member",
+    "etcd_command",
+    "etcdctl_binary",
+    "free_port",
+    "running",
+    "synod_command",
+]
 
-START_SECONDS_MAX = 30.0
-STOP_SECONDS_MAX = 15.0
-POLL_SECONDS = 0.1
 ETCDCTL_SECONDS_MAX = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def synod_command() -> list[str]:
-    return [sys.executable, "-m", "synod.cli.main", "serve"]
-
-
-def etcd_command() -> list[str] | None:
-    binary = shutil.which("etcd")
-    return None if binary is None else [binary, "--logger=zap", "--log-outputs=stderr"]
 
 
 def etcdctl_binary() -> str | None:
     return shutil.which("etcdctl")
 
 
-@dataclass
-class Member:
-    name: str
-    client_port: int
-    peer_port: int
-    data_dir: Path
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
-
-    @property
-    def peer_url(self) -> str:
-        return f"http://127.0.0.1:{self.peer_port}"
-
-    @property
-    def endpoint(self) -> str:
-        return f"127.0.0.1:{self.client_port}"
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-
-@dataclass
-class LocalCluster:
-    program: str
-    """"synod" or "etcd"."""
-    size: int
-    base_dir: Path
-    extra_flags: Sequence[str] = ()
-    members: list[Member] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        token = f"{self.program}-test-{os.getpid()}-{free_port()}"
-        self.token = token
-        for number in range(1, self.size + 1):
-            name = f"m{number}"
-            self.members.append(
-                Member(
-                    name,
-                    free_port(),
-                    free_port(),
-                    self.base_dir / f"{self.program}-{name}",
-                    self.base_dir / f"{self.program}-{name}.log",
-                )
-            )
-
-    @property
-    def endpoints(self) -> str:
-        return ",".join(member.endpoint for member in self.members if member.running)
-
-    def command(self, member: Member, state: str = "new") -> list[str]:
-        program = synod_command() if self.program == "synod" else etcd_command()
-        assert program is not None, "callers skip when etcd is absent"
-        initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
-        return [
-            *program,
-            f"--name={member.name}",
-            f"--data-dir={member.data_dir}",
-            f"--listen-client-urls={member.client_url}",
-            f"--advertise-client-urls={member.client_url}",
-            f"--listen-peer-urls={member.peer_url}",
-            f"--initial-advertise-peer-urls={member.peer_url}",
-            f"--initial-cluster={initial}",
-            f"--initial-cluster-token={self.token}",
-            f"--initial-cluster-state={state}",
-            *self.extra_flags,
-        ]
-
-    def start(self) -> LocalCluster:
-        for member in self.members:
-            self.start_member(member)
-        for member in self.members:
-            self.wait_serving(member)
-        return self
-
-    def start_member(self, member: Member) -> None:
-        assert not member.running, f"{member.name} is already running"
-        with member.log_path.open("ab") as log:
-            member.process = subprocess.Popen(
-                self.command(member), stdout=log, stderr=subprocess.STDOUT
-            )
-
-    def wait_serving(self, member: Member, seconds: float = START_SECONDS_MAX) -> None:
-        """Until a linearizable range through ``member`` succeeds (so a leader exists)."""
-        deadline = time.monotonic() + seconds
-        with grpc.insecure_channel(member.endpoint) as channel:
-            stub = rpc_pb2_grpc.KVStub(channel)
-            while time.monotonic() < deadline:
-                process = member.process
-                if process is not None and process.poll() is not None:
-                    raise RuntimeError(f"{member.name} exited: {self.log(member)}")
-                with contextlib.suppress(grpc.RpcError):
-                    stub.Range(rpc_pb2.RangeRequest(key=b"probe"), timeout=1.0)
-                    return
-                time.sleep(POLL_SECONDS)
-        raise RuntimeError(f"{member.name} did not serve in {seconds} s: {self.log(member)}")
-
-    def log(self, member: Member) -> str:
-        return member.log_path.read_text(errors="replace")[-4000:]
-
-    def kill(self, member: Member) -> None:
-        """kill -9: no chance to flush or close anything."""
-        if member.process is not None and member.running:
-            member.process.send_signal(signal.SIGKILL)
-            member.process.wait(timeout=STOP_SECONDS_MAX)
-
-    def stop(self, member: Member) -> int:
-        """SIGTERM, then wait: the member's exit code."""
-        process = member.process
-        assert process is not None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_SECONDS_MAX)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_SECONDS_MAX)
-                raise
-        return process.returncode
-
-    def close(self) -> None:
-        for member in self.members:
-            if member.running:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.stop(member)
-            self.kill(member)
+class LocalCluster(localcluster.LocalCluster):
+    def __init__(
+        self, program: str, size: int, base_dir: Path, extra_flags: Sequence[str] = ()
+    ) -> None:
+        names = [f"m{number}" for number in range(1, size + 1)]
+        super().__init__(program, size, base_dir / program, extra_flags, names=names)
 
     def etcdctl(
         self,
@@ -207,9 +78,6 @@ class LocalCluster:
 
     def __enter__(self) -> LocalCluster:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @contextlib.contextmanager

@@ -10,10 +10,11 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from synod import __version__
 from synod.check import cli as check_cli
-from synod.cli import serve
+from synod.cli import ctl, etcd_bench, serve, up
 from synod.sim import cli as sim_cli
 
 
@@ -22,11 +23,25 @@ def _subcommands() -> list[tuple[str, str, ModuleType]]:
         ("sim", "run the deterministic simulator from a seed (or sweep many seeds)", sim_cli),
         ("check", "check Jepsen-format histories for linearizability", check_cli),
         ("serve", "run one member of a cluster, configured with etcd's flags", serve),
+        ("up", "run a local cluster of members in the foreground (Ctrl-C stops it)", up),
+        ("ctl", "a small etcd v3 client: get, put, del, watch, lease, member, endpoint", ctl),
+        (
+            "bench",
+            "drive any etcd v3 endpoint with put or range load, like etcd's benchmark",
+            etcd_bench,
+        ),
     ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments end with one line on stderr (and exit code 2), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="synod",
         description="Synod: replicated key-value store with pluggable consensus and proof tools.",
     )

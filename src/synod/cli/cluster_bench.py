@@ -1,0 +1,196 @@
+"""Synod against etcd on this machine, in one run: ``python -m synod.cli.cluster_bench``.
+
+Starts a 3-member etcd cluster and a 3-member Synod cluster (``localcluster``, free ports, a
+temporary folder), drives each with ``synod bench`` (``etcd_bench.measure``, in-process) through
+the same workloads, one cluster at a time, and prints a Markdown table: ops/s, p50 and p99
+latency per system and Synod's throughput as a fraction of etcd's. With ``--write FILE`` the
+table replaces the section between the ``MARKER_BEGIN`` and ``MARKER_END`` lines of FILE
+(appended, with its markers, when FILE has none).
+
+Workloads (8-byte keys, 256-byte values, as etcd's published benchmark): sequential puts from 1
+client and from 64 clients; then linearizable and serializable ranges from 64 clients over the
+keys just written. Connections go to every member, the leader first, so a single client talks
+to the leader on both systems. Measurements, not assertions: nothing here fails on a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from synod.cli.etcd_bench import Report, Spec, measure
+from synod.cli.localcluster import LocalCluster
+
+MARKER_BEGIN = "<!-- cluster-bench:begin (rewritten by python -m synod.cli.cluster_bench) -->"
+MARKER_END = "<!-- cluster-bench:end -->"
+STATUS_SECONDS_MAX = 5.0
+KEY_SIZE_BYTES = 8
+VALUE_SIZE_BYTES = 256
+SYSTEMS = ("etcd", "synod")
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    name: str
+    operation: str
+    clients: int
+    conns: int
+    total: int
+    consistency: str = "l"
+
+    def spec(self, endpoints: tuple[str, ...], procs: int, key_space_size: int) -> Spec:
+        return Spec(
+            operation=self.operation,
+            endpoints=endpoints,
+            clients=self.clients,
+            conns=self.conns,
+            total=self.total,
+            key_size=KEY_SIZE_BYTES,
+            val_size=VALUE_SIZE_BYTES,
+            key_space_size=key_space_size,
+            sequential_keys=self.operation == "put",
+            consistency=self.consistency,
+            procs=min(procs, self.clients),
+        )
+
+    def command(self, procs: int, key_space_size: int) -> str:
+        spec = self.spec(("ENDPOINTS",), procs, key_space_size)
+        keys = "--sequential-keys" if spec.sequential_keys else f"--key-space-size {key_space_size}"
+        consistency = f" --consistency {spec.consistency}" if spec.operation == "range" else ""
+        return (
+            f"synod bench {spec.operation} --endpoints ENDPOINTS --clients {spec.clients}"
+            f" --conns {spec.conns} --total {spec.total} --key-size {spec.key_size}"
+            f" --val-size {spec.val_size} {keys}{consistency} --procs {spec.procs}"
+        )
+
+
+def workloads(scale: float) -> list[Workload]:
+    def total(base: int) -> int:
+        return max(100, round(base * scale))
+
+    return [
+        Workload("put, 1 client", "put", 1, 1, total(2_000)),
+        Workload("put, 64 clients", "put", 64, 8, total(10_000)),
+        Workload("range linearizable, 64 clients", "range", 64, 8, total(20_000), "l"),
+        Workload("range serializable, 64 clients", "range", 64, 8, total(20_000), "s"),
+    ]
+
+
+def leader_first(cluster: LocalCluster) -> tuple[str, ...]:
+    """The cluster's endpoints with the leader's first (as each member reports it)."""
+    endpoints = [member.endpoint for member in cluster.members]
+    for endpoint in endpoints:
+        with grpc.insecure_channel(endpoint) as channel:
+            status = rpc_pb2_grpc.MaintenanceStub(channel).Status(
+                rpc_pb2.StatusRequest(), timeout=STATUS_SECONDS_MAX
+            )
+        if status.leader == status.header.member_id:
+            endpoints.remove(endpoint)
+            return (endpoint, *endpoints)
+    return tuple(endpoints)
+
+
+def run_system(program: str, base_dir: Path, cases: Sequence[Workload], procs: int) -> list[Report]:
+    reports: list[Report] = []
+    with LocalCluster(program, 3, base_dir / program) as cluster:
+        cluster.start()
+        endpoints = leader_first(cluster)
+        key_space_size = max(case.total for case in cases if case.operation == "put")
+        for case in cases:
+            report = measure(case.spec(endpoints, procs, key_space_size))
+            reports.append(report)
+            print(
+                f"{program:5} {case.name:32} {report.ops_per_s:9,.0f} ops/s"
+                f"  p50 {report.latency_ms['p50']:7.2f} ms  p99 {report.latency_ms['p99']:7.2f} ms"
+                f"  errors {report.errors}",
+                file=sys.stderr,
+                flush=True,
+            )
+    return reports
+
+
+def table(cases: Sequence[Workload], results: dict[str, list[Report]]) -> list[str]:
+    rows = [
+        "| workload | etcd ops/s | etcd p50 ms | etcd p99 ms"
+        " | Synod ops/s | Synod p50 ms | Synod p99 ms | Synod / etcd | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for index, case in enumerate(cases):
+        etcd, synod = results["etcd"][index], results["synod"][index]
+        ratio = synod.ops_per_s / etcd.ops_per_s if etcd.ops_per_s else 0.0
+        rows.append(
+            f"| {case.name} | {etcd.ops_per_s:,.0f} | {etcd.latency_ms['p50']:.2f}"
+            f" | {etcd.latency_ms['p99']:.2f} | {synod.ops_per_s:,.0f}"
+            f" | {synod.latency_ms['p50']:.2f} | {synod.latency_ms['p99']:.2f}"
+            f" | {ratio:.2f} | {etcd.errors + synod.errors} |"
+        )
+    return rows
+
+
+def section(
+    cases: Sequence[Workload], results: dict[str, list[Report]], procs: int, load: float
+) -> str:
+    key_space_size = max(case.total for case in cases if case.operation == "put")
+    lines = [
+        MARKER_BEGIN,
+        "",
+        f"Run on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} cores ({platform.machine()}),"
+        f" Python {platform.python_version()}, load average {load:.1f} when it started; both"
+        " 3-member clusters and the client on this one machine, one cluster at a time.",
+        "",
+        *table(cases, results),
+        "",
+        "Each row is one command against the leader-first endpoints of each cluster:",
+        "",
+        "```sh",
+        *(case.command(procs, key_space_size) for case in cases),
+        "```",
+        "",
+        MARKER_END,
+    ]
+    return "\n".join(lines)
+
+
+def rewrite(path: Path, text: str) -> None:
+    """Replace the marked section of ``path`` with ``text`` (append it when unmarked)."""
+    old = path.read_text() if path.exists() else ""
+    begin, end = old.find(MARKER_BEGIN), old.find(MARKER_END)
+    if begin >= 0 and end > begin:
+        new = old[:begin] + text + old[end + len(MARKER_END) :]
+    else:
+        new = old.rstrip("\n") + "\n\n## Synod against etcd\n\n" + text + "\n"
+    path.write_text(new)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m synod.cli.cluster_bench", description=__doc__)
+    parser.add_argument("--write", type=Path, default=None, help="Markdown file to update")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies every --total")
+    parser.add_argument("--procs", type=int, default=1, help="client processes per workload")
+    args = parser.parse_args(argv)
+    cases = workloads(args.scale)
+    results: dict[str, list[Report]] = {}
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="synod-cluster-bench-") as folder:
+        for program in SYSTEMS:
+            results[program] = run_system(program, Path(folder), cases, args.procs)
+    text = section(cases, results, args.procs, load)
+    print(text)
+    if args.write is not None:
+        rewrite(args.write, text)
+        print(f"updated {args.write}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
