@@ -18,8 +18,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
+from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from tests.cluster import LocalCluster, etcdctl_binary, running
 
 pytestmark = pytest.mark.skipif(
@@ -201,6 +203,33 @@ def test_watch_on_a_compacted_revision_is_cancelled_as_etcd_does(cluster: LocalC
     ]
 
 
+def test_a_raw_watch_stream_answers_in_order_and_outlives_the_clients_half_close(
+    cluster: LocalCluster,
+) -> None:
+    def create(watch_id: int = 0) -> rpc_pb2.WatchRequest:
+        request = rpc_pb2.WatchCreateRequest(key=b"raw", watch_id=watch_id)
+        return rpc_pb2.WatchRequest(create_request=request)
+
+    progress = rpc_pb2.WatchRequest(progress_request=rpc_pb2.WatchProgressRequest())
+    requests = [create(), create(7), create(7), progress]  # then the client half-closes
+    with grpc.insecure_channel(cluster.members[0].endpoint) as channel:
+        stream = rpc_pb2_grpc.WatchStub(channel).Watch(iter(requests), timeout=LINE_SECONDS_MAX)
+        answers = [next(stream) for _ in range(4)]
+        assert [(a.watch_id, a.created, a.canceled) for a in answers] == [
+            (0, True, False),
+            (7, True, False),
+            (-1, True, True),
+            (-1, False, False),
+        ]
+        cluster.etcdctl("put", "raw", "value")
+        events = [next(stream) for _ in range(2)]
+        assert {answer.watch_id for answer in events} == {0, 7}
+        for answer in events:
+            assert [(e.kv.key, e.kv.value) for e in answer.events] == [(b"raw", b"value")]
+            assert answer.header.revision == answer.events[0].kv.mod_revision
+        stream.cancel()
+
+
 # -- lease -----------------------------------------------------------------------------------
 
 
@@ -225,6 +254,21 @@ def test_lease_grant_list_timetolive_keepalive_revoke(cluster: LocalCluster) -> 
     assert gone == f"lease {lease} already expired"
     again = cluster.etcdctl("lease", "revoke", lease, check=False)
     assert "revoked" not in again
+
+
+def test_a_raw_keep_alive_stream_answers_each_request(cluster: LocalCluster) -> None:
+    with grpc.insecure_channel(follower_endpoint(cluster)) as channel:
+        stub = rpc_pb2_grpc.LeaseStub(channel)
+        granted = stub.LeaseGrant(rpc_pb2.LeaseGrantRequest(TTL=30), timeout=LINE_SECONDS_MAX)
+        unknown = granted.ID + 1000
+        requests = [rpc_pb2.LeaseKeepAliveRequest(ID=i) for i in (granted.ID, unknown, granted.ID)]
+        answers = list(stub.LeaseKeepAlive(iter(requests), timeout=LINE_SECONDS_MAX))
+        assert [(a.ID, a.TTL) for a in answers] == [
+            (granted.ID, 30),
+            (unknown, 0),
+            (granted.ID, 30),
+        ]
+        stub.LeaseRevoke(rpc_pb2.LeaseRevokeRequest(ID=granted.ID), timeout=LINE_SECONDS_MAX)
 
 
 def test_a_short_ttl_is_raised_to_the_minimum(cluster: LocalCluster) -> None:
