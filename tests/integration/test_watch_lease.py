@@ -22,7 +22,7 @@ import grpc
 import pytest
 
 from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from tests.cluster import LocalCluster, etcdctl_binary, running
+from tests.cluster import LocalCluster, Member, etcdctl_binary, running
 
 pytestmark = pytest.mark.skipif(
     etcdctl_binary() is None, reason="etcdctl is not installed (make setup installs etcd-client)"
@@ -356,3 +356,39 @@ def test_elect_prints_the_leaders_proposal_and_passes_it_on(cluster: LocalCluste
             assert bob_key != alice_key
             assert observer.read(2) == [bob_key, "bob"]
             bob.interrupt()
+
+
+# -- losing the leader (a cluster of its own: two members are killed) -------------------------
+
+
+def test_a_watch_that_asked_for_a_leader_ends_when_quorum_is_lost(tmp_path: Path) -> None:
+    metadata = (("hasleader", "true"),)
+    create = rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(key=b"k"))
+    with running("synod", 3, tmp_path) as small:
+        survivor = leader_member(small)  # a leader left alone must step down: the harder case
+        others = [member for member in small.members if member is not survivor]
+        with grpc.insecure_channel(survivor.endpoint) as channel:
+            stub = rpc_pb2_grpc.WatchStub(channel)
+            stream = stub.Watch(iter([create]), metadata=metadata, timeout=PROCESS_SECONDS_MAX)
+            assert next(stream).created
+            for member in others:
+                small.kill(member)
+            with pytest.raises(grpc.RpcError) as ended:
+                next(stream)
+            assert ended.value.code() is grpc.StatusCode.UNAVAILABLE
+            assert ended.value.details() == "etcdserver: no leader"
+            refused = stub.Watch(iter([create]), metadata=metadata, timeout=LINE_SECONDS_MAX)
+            with pytest.raises(grpc.RpcError) as at_once:
+                next(refused)
+            assert at_once.value.details() == "etcdserver: no leader"
+
+
+def leader_member(cluster: LocalCluster) -> Member:
+    for member in cluster.members:
+        with grpc.insecure_channel(member.endpoint) as channel:
+            status = rpc_pb2_grpc.MaintenanceStub(channel).Status(
+                rpc_pb2.StatusRequest(), timeout=LINE_SECONDS_MAX
+            )
+        if status.header.member_id == status.leader:
+            return member
+    raise AssertionError("no member says it leads")

@@ -25,6 +25,8 @@ Rules (etcd 3.4, reference 2.3):
 - Watchers asking for progress notifications get an empty response every interval in which
   they were in sync and were sent nothing.
 - The stream ends when the client cancels it; the client closing its side does not end it.
+  A stream opened with ``hasleader`` metadata is refused while this member knows no leader,
+  and ended with "no leader" once it has known none for three election timeouts.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ FRAGMENT_OVERHEAD_BYTES = 512 * 1024
 """etcd splits a fragmentable response at --max-request-bytes plus this much."""
 STREAM_RESPONSES_QUEUED_MAX = 1024
 """Responses queued on one stream before its watchers stop being fed live and catch up later."""
+
+LEADER_LOST_ELECTIONS_MAX = 3
+"""A stream that asked for a leader ends after this many election timeouts without one."""
 
 RANGE_EMPTY = "mvcc: watcher range is empty"
 DUPLICATE_ID = "mvcc: duplicate watch ID provided on the WatchStream"
@@ -301,11 +306,15 @@ class WatchService(ServiceBase, rpc_pb2_grpc.WatchServicer):
     async def Watch(  # noqa: N802 - gRPC's method names
         self, request_iterator: AsyncIterator[rpc_pb2.WatchRequest], context: Context
     ) -> AsyncIterator[rpc_pb2.WatchResponse]:
-        if _wants_leader(context) and self.node.leader == NO_NODE:
+        wants_leader = _wants_leader(context)
+        if wants_leader and self.node.leader == NO_NODE:
             await abort(context, NoLeader())
         stream = WatchStream(self._current_store, self.identity, self.limits)
         reader = asyncio.create_task(self._read(request_iterator, stream))
         ticker = asyncio.create_task(self._tick_progress(stream))
+        tasks = [reader, ticker]
+        if wants_leader:
+            tasks.append(asyncio.create_task(self._watch_leader(stream)))
         self.hub.streams.add(stream)
         failure: SynodError | None = None
         try:
@@ -315,7 +324,7 @@ class WatchService(ServiceBase, rpc_pb2_grpc.WatchServicer):
             failure = error
         finally:
             self.hub.streams.discard(stream)
-            for task in (reader, ticker):
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -335,6 +344,22 @@ class WatchService(ServiceBase, rpc_pb2_grpc.WatchServicer):
         while True:
             await asyncio.sleep(self.limits.progress_notify_interval_s)
             stream.on_progress_tick()
+
+    async def _watch_leader(self, stream: WatchStream) -> None:
+        """End the stream once this member has seen no leader for the time etcd allows."""
+        config = self.node.config
+        lost_s_max = LEADER_LOST_ELECTIONS_MAX * config.election_ms / 1000
+        loop = asyncio.get_running_loop()
+        lost_at: float | None = None
+        while True:
+            await asyncio.sleep(config.heartbeat_ms / 1000)
+            if self.node.leader != NO_NODE:
+                lost_at = None
+                continue
+            lost_at = loop.time() if lost_at is None else lost_at
+            if loop.time() - lost_at >= lost_s_max:
+                stream.fail(NoLeader())
+                return
 
 
 def _wants_leader(context: Context) -> bool:
