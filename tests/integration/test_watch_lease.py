@@ -392,3 +392,36 @@ def leader_member(cluster: LocalCluster) -> Member:
         if status.header.member_id == status.leader:
             return member
     raise AssertionError("no member says it leads")
+
+
+def test_a_large_replay_is_fragmented_only_when_the_watch_allows_it(tmp_path: Path) -> None:
+    value = b"x" * 18_000
+    puts = 40  # about 720 KB of events: above the 20000 + 512 KiB fragment limit
+    with (
+        running("synod", 1, tmp_path, "--max-request-bytes=20000") as single,
+        grpc.insecure_channel(single.members[0].endpoint) as channel,
+    ):
+        kv = rpc_pb2_grpc.KVStub(channel)
+        first = 0
+        for number in range(puts):
+            put = kv.Put(rpc_pb2.PutRequest(key=b"big/%02d" % number, value=value), timeout=10)
+            first = first or put.header.revision
+        watch = rpc_pb2_grpc.WatchStub(channel)
+        for fragment in (False, True):
+            request = rpc_pb2.WatchCreateRequest(
+                key=b"big/", range_end=b"big0", start_revision=first, fragment=fragment
+            )
+            stream = watch.Watch(
+                iter([rpc_pb2.WatchRequest(create_request=request)]), timeout=LINE_SECONDS_MAX
+            )
+            assert next(stream).created
+            parts = [next(stream)]
+            while parts[-1].fragment and len(parts) < puts:
+                parts.append(next(stream))
+            stream.cancel()
+            assert sum(len(part.events) for part in parts) == puts
+            if fragment:
+                assert len(parts) >= 2
+                assert all(part.ByteSize() < 20_000 + 512 * 1024 for part in parts)
+            else:
+                assert len(parts) == 1
