@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
+
 from synod.api.convert import ServerIdentity
+from synod.api.errors import NoLeader
 from synod.api.gen.etcdserverpb import rpc_pb2
 from synod.api.gen.mvccpb import kv_pb2
 from synod.api.watch_service import (
@@ -18,6 +21,7 @@ from synod.api.watch_service import (
     WatchLimits,
     WatchStream,
 )
+from synod.core.errors import ConfigError
 from synod.kv.mvcc import (
     CompactionRequest,
     DeleteRangeRequest,
@@ -313,3 +317,37 @@ def test_a_compaction_in_the_same_batch_cancels_watchers_that_missed_history() -
     harness.hub.on_apply()
     (cancelled,) = stream.take()
     assert (cancelled.canceled, cancelled.compact_revision) == (True, harness.store.revision)
+
+
+def test_unknown_requests_and_filter_values_are_ignored_as_etcd_does() -> None:
+    harness = Harness()
+    stream = harness.stream()
+    stream.on_request(rpc_pb2.WatchRequest())
+    assert stream.take() == []
+    unknown_filter = rpc_pb2.WatchCreateRequest.FilterType.ValueType(9)
+    request = rpc_pb2.WatchCreateRequest(key=b"u", filters=[unknown_filter])
+    stream.on_request(rpc_pb2.WatchRequest(create_request=request))
+    assert stream.take()[0].created
+    harness.put(b"u")
+    assert summary(stream.take()) == [(0, [(PUT, b"u")])]
+
+
+def test_a_failed_stream_raises_its_error_to_the_sender() -> None:
+    stream = Harness().stream()
+    create(stream, b"a")
+    stream.fail(NoLeader())
+    with pytest.raises(NoLeader):
+        stream.take()
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"progress_notify_interval_s": 0.0},
+        {"fragment_threshold_bytes": 0},
+        {"responses_queued_max": 0},
+    ],
+)
+def test_limits_must_be_positive(limits: dict[str, float]) -> None:
+    with pytest.raises(ConfigError):
+        WatchLimits(**limits)  # type: ignore[arg-type]

@@ -43,10 +43,10 @@ import grpc
 from synod.api.context import Context, ServiceBase, abort
 from synod.api.convert import ServerIdentity
 from synod.api.convert import watch as convert
-from synod.api.errors import MissingOneof, NoLeader
+from synod.api.errors import NoLeader
 from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from synod.api.watch_events import REPLAY_REVISIONS_MAX, batches, by_revision, fragments
-from synod.core.errors import SynodError
+from synod.core.errors import ConfigError, SynodError
 from synod.core.ids import NO_NODE
 from synod.kv.mvcc import Compacted, Event, MvccStore
 from synod.server.node import Node
@@ -70,17 +70,20 @@ DUPLICATE_ID = "mvcc: duplicate watch ID provided on the WatchStream"
 @dataclass(frozen=True, slots=True)
 class WatchLimits:
     progress_notify_interval_s: float = PROGRESS_NOTIFY_INTERVAL_S_DEFAULT
-    fragment_bytes_min: int = 2 * 1024 * 1024
+    fragment_threshold_bytes: int = 2 * 1024 * 1024
     responses_queued_max: int = STREAM_RESPONSES_QUEUED_MAX
 
     def __post_init__(self) -> None:
         if not self.progress_notify_interval_s > 0:
-            raise ValueError("progress_notify_interval_s must be > 0")
-        if self.fragment_bytes_min < 1 or self.responses_queued_max < 1:
-            raise ValueError("watch limits must be positive")
+            raise ConfigError("progress_notify_interval_s must be > 0")
+        if self.fragment_threshold_bytes < 1 or self.responses_queued_max < 1:
+            raise ConfigError("watch limits must be positive")
 
 
 class Watcher:
+    """One watch on a stream. Every event below ``next_revision`` has been queued, none at or
+    above it; ``synced`` says the hub feeds it (its next revision is past the hub's last)."""
+
     __slots__ = ("idle", "next_revision", "spec", "synced", "watch_id")
 
     def __init__(self, watch_id: int, spec: convert.WatchSpec, next_revision: int) -> None:
@@ -93,6 +96,8 @@ class Watcher:
 
 
 class WatchStream:
+    """One gRPC call's watchers and the responses queued for it, in sending order."""
+
     def __init__(
         self,
         store: Callable[[], MvccStore],
@@ -121,7 +126,7 @@ class WatchStream:
                 revision, identity = self._revision(), self._identity()
                 self._push(convert.events_to_pb(convert.NO_WATCH_ID, revision, [], identity))
             case _:
-                raise MissingOneof("WatchRequest", "request_union")
+                pass  # etcd ignores a request it does not know, and so does this stream
 
     def on_create(self, spec: convert.WatchSpec) -> None:
         revision = self._revision()
@@ -202,7 +207,7 @@ class WatchStream:
         if not watcher.spec.fragment:
             self._push(response)
             return
-        for part in fragments(response, self._limits.fragment_bytes_min):
+        for part in fragments(response, self._limits.fragment_threshold_bytes):
             self._push(part)
 
     def on_progress_tick(self) -> None:
@@ -295,8 +300,8 @@ class WatchHub:
 class WatchService(ServiceBase, rpc_pb2_grpc.WatchServicer):
     def __init__(self, node: Node, limits: WatchLimits | None = None) -> None:
         super().__init__(node)
-        fragment_bytes_min = node.config.max_request_bytes + FRAGMENT_OVERHEAD_BYTES
-        self.limits = limits or WatchLimits(fragment_bytes_min=fragment_bytes_min)
+        fragment_threshold_bytes = node.config.max_request_bytes + FRAGMENT_OVERHEAD_BYTES
+        self.limits = limits or WatchLimits(fragment_threshold_bytes=fragment_threshold_bytes)
         self.hub = WatchHub(self._current_store)
         node.on_apply(self.hub.on_apply)
 

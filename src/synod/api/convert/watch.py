@@ -3,8 +3,8 @@
 Rules (etcd 3.4, reference 2.3):
 - An empty ``key`` means the key "\\x00"; ``range_end`` keeps Range's meaning ("\\x00": every
   key from ``key`` on; empty: ``key`` alone).
-- ``watch_id`` 0 asks the server to choose one. Filters are NOPUT and NODELETE; other values
-  are refused with ``UnknownEnumValue``.
+- ``watch_id`` 0 asks the server to choose one. Filters are NOPUT and NODELETE; etcd ignores
+  any other value, and so does this.
 - Every response carries a full header. A watch cancelled because its start revision was
   compacted says so with ``compact_revision`` and a header revision of 0, as etcd's does.
 """
@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from synod.api.convert.common import ServerIdentity, event_to_pb, header_to_pb
-from synod.api.errors import UnknownEnumValue
 from synod.api.gen.etcdserverpb import rpc_pb2
 from synod.api.watch_events import EventFilter
 from synod.kv.mvcc import Event
@@ -49,8 +48,6 @@ def watch_spec_from_pb(request: rpc_pb2.WatchCreateRequest) -> WatchSpec:
             no_put = True
         elif value == rpc_pb2.WatchCreateRequest.NODELETE:
             no_delete = True
-        else:
-            raise UnknownEnumValue("WatchCreateRequest.filters", int(value))
     return WatchSpec(
         key=request.key or b"\x00",
         range_end=request.range_end,
