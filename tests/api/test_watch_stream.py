@@ -351,3 +351,21 @@ def test_a_failed_stream_raises_its_error_to_the_sender() -> None:
 def test_limits_must_be_positive(limits: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         WatchLimits(**limits)  # type: ignore[arg-type]
+
+
+class BrokenStore(MvccStore):
+    def history(self, key: bytes, range_end: bytes, start_revision: int) -> list[Event]:
+        raise RuntimeError("history is unreadable")
+
+
+def test_a_fault_in_the_fan_out_is_logged_not_raised_into_the_apply_step(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = BrokenStore()
+    hub = WatchHub(lambda: store)
+    stream = WatchStream(lambda: store, lambda: IDENTITY, WatchLimits())
+    hub.streams.add(stream)
+    create(stream, b"a")
+    store.put(PutRequest(b"a"))
+    hub.on_apply()
+    assert "watch fan-out failed" in caplog.text

@@ -264,6 +264,13 @@ class WatchHub:
         self.last_revision = store().revision
 
     def on_apply(self) -> None:
+        """Called inside the member's apply step: a fault here is logged, never raised into it."""
+        try:
+            self._fan_out()
+        except Exception:
+            logger.exception("watch fan-out failed")
+
+    def _fan_out(self) -> None:
         store = self._store()
         revision = store.revision
         last = self.last_revision
