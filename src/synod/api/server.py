@@ -11,7 +11,7 @@ import logging
 
 import grpc
 
-from synod.api import kv_service, maintenance_service
+from synod.api import kv_service, lease_service, maintenance_service, watch_service
 from synod.server.config import host_port
 from synod.server.node import Node
 
@@ -36,6 +36,8 @@ class ApiServer:
         kv_service.register(self._server, kv_service.KvService(node))
         maintenance = maintenance_service.MaintenanceService(node)  # type: ignore[abstract]
         maintenance_service.register(self._server, maintenance)
+        watch_service.register(self._server, watch_service.WatchService(node))
+        lease_service.register(self._server, lease_service.LeaseService(node))
         self.ports: list[int] = []
 
     async def start(self) -> None:
