@@ -11,7 +11,7 @@ import logging
 
 import grpc
 
-from synod.api import kv_service, maintenance_service
+from synod.api import cluster_service, kv_service, maintenance_service
 from synod.server.config import host_port
 from synod.server.node import Node
 
@@ -34,8 +34,8 @@ class ApiServer:
             ]
         )
         kv_service.register(self._server, kv_service.KvService(node))
-        maintenance = maintenance_service.MaintenanceService(node)  # type: ignore[abstract]
-        maintenance_service.register(self._server, maintenance)
+        maintenance_service.register(self._server, maintenance_service.MaintenanceService(node))
+        cluster_service.register(self._server, cluster_service.ClusterService(node))
         self.ports: list[int] = []
 
     async def start(self) -> None:

@@ -44,7 +44,7 @@ from synod.core.ids import NO_NODE, LogIndex, NodeId
 from synod.core.log import Membership
 from synod.kv import commands
 from synod.kv.etcd_machine import EtcdMachine, EtcdResult
-from synod.kv.mvcc import MvccLimits, MvccStore, RangeRequest
+from synod.kv.mvcc import MvccLimits, RangeRequest
 from synod.replica import Replica, ReplicaConfig
 from synod.replica.effects import Done, Effect, MembershipApplied, Redirected, Refused
 from synod.replica.leases import LeaseClock, LeaseClockConfig, expire_command
@@ -58,6 +58,7 @@ from synod.server.errors import (
     ServerStopped,
     TooManyRequests,
 )
+from synod.server.membership import ClusterMembership
 from synod.server.peer_calls import CallKind, PeerCall, PeerReply, node_codec
 from synod.server.transport import Codec, Transport, TransportConfig
 from synod.storage.disk import OsDisk
@@ -84,11 +85,14 @@ class Status:
     is_learner: bool
 
 
-class Node:
+class Node(ClusterMembership):
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.member_id = config.node_id
-        self.cluster_id = config.cluster_id
+        self.removed = asyncio.Event()
+        """Set when this member learns it was removed from the cluster (it should stop)."""
+        self._dialed: dict[NodeId, tuple[str, int]] = {}
+        self._reconciling = False
         self.members: dict[NodeId, Member] = {member.node_id: member for member in config.members}
         self._rng = random.Random()
         self._boot = self._rng.getrandbits(64).to_bytes(8, "big")
@@ -115,7 +119,7 @@ class Node:
             os.path.join(data_dir, KV_DIR), map_size_bytes=config.quota_backend_bytes
         )
         limits = MvccLimits()
-        self.machine = EtcdMachine(limits, MvccStore.open(self.backend, limits), self.backend)
+        self.machine = EtcdMachine.open(self.backend, limits)
         self.engine = self._new_engine()
         self.replica: Replica[EtcdResult] = Replica(
             self.engine,
@@ -123,6 +127,7 @@ class Node:
             self.machine,
             ReplicaConfig(snapshot_entries_threshold=config.snapshot_entries),
         )
+        self.seed_members()  # after the replica may have restored the bootstrap snapshot
         self.transport = Transport(
             self._transport_config(), self._codec(), self._on_message, self._rng
         )
@@ -133,13 +138,12 @@ class Node:
         """Recovery happened at construction: join the cluster's traffic and start ticking."""
         config = self.config
         await self.transport.start()
-        for member in self.members.values():
-            if member.node_id != self.member_id:
-                self._add_peer(member)
         self._tasks = [
             asyncio.create_task(self._tick_loop(), name="tick"),
             asyncio.create_task(self._ready_loop(), name="ready"),
+            asyncio.create_task(self.publish_loop(), name="publish"),
         ]
+        self.reconcile_peers()
         logger.info(
             "member %x (%s) started: cluster %x, applied %d, %d members",
             self.member_id,
@@ -172,10 +176,6 @@ class Node:
     def _codec(self) -> Codec:
         return node_codec(Codec(encode_message, decode_message))
 
-    def _add_peer(self, member: Member) -> None:
-        host, port = host_port(member.peer_urls[0], "peer URL")
-        self.transport.add_peer(member.node_id, host, port)
-
     async def stop(self) -> None:
         """Finish what is in hand, fail what waits, close files and sockets."""
         if self._stopping:
@@ -194,7 +194,7 @@ class Node:
             if not future.done():
                 future.set_exception(ServerStopped("the server is stopping"))
         await self.transport.close()
-        self.machine.store.flush()
+        self.machine.flush()
         self.backend.sync()
         self.backend.close()
         logger.info("member %x (%s) stopped", self.member_id, self.config.name)
@@ -407,8 +407,12 @@ class Node:
 
     def _answer_call(self, call: PeerCall) -> None:
         ok, payload = True, b""
-        if not self.is_leader:
+        if call.kind is CallKind.REMOVED:
+            ok, payload = self.answer_membership_call(call)
+        elif not self.is_leader:
             ok, payload = False, b"not the leader"
+        elif call.kind is CallKind.CHANGE_MEMBERSHIP:
+            ok, payload = self.answer_membership_call(call)
         elif call.kind is CallKind.PROPOSE:
             try:
                 self._live_replica().propose_envelope(call.payload)
@@ -460,11 +464,12 @@ class Node:
             transport.send(message)
         effects = replica.finish(ready)
         if ready.committed_entries or ready.snapshot is not None:
-            self.machine.store.flush()
+            self.machine.flush()
         if ready.soft_state is not None:
             self._on_role(ready.soft_state.role)
         self._answer(effects)
         if ready.committed_entries or ready.snapshot is not None:
+            self.reconcile_peers()
             self._sync_leases()
             for listener in list(self._listeners):
                 listener()
@@ -492,8 +497,8 @@ class Node:
                     future = self._pending.get(request_id)
                     if future is not None and not future.done():
                         future.set_exception(NoLeader(reason))
-                case MembershipApplied():
-                    pass
+                case MembershipApplied(_, change):
+                    self.on_membership_applied(change)
                 case Redirected():
                     pass
 
