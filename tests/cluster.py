@@ -129,12 +129,25 @@ class LocalCluster:
             self.wait_serving(member)
         return self
 
-    def start_member(self, member: Member) -> None:
+    def start_member(self, member: Member, state: str = "new") -> None:
         assert not member.running, f"{member.name} is already running"
         with member.log_path.open("ab") as log:
             member.process = subprocess.Popen(
-                self.command(member), stdout=log, stderr=subprocess.STDOUT
+                self.command(member, state), stdout=log, stderr=subprocess.STDOUT
             )
+
+    def new_member(self, name: str) -> Member:
+        """A member with fresh ports and data directory, listed from now on (not started:
+        add it to the cluster first, then ``start_member(member, "existing")``)."""
+        member = Member(
+            name,
+            free_port(),
+            free_port(),
+            self.base_dir / f"{self.program}-{name}",
+            self.base_dir / f"{self.program}-{name}.log",
+        )
+        self.members.append(member)
+        return member
 
     def wait_serving(self, member: Member, seconds: float = START_SECONDS_MAX) -> None:
         """Until a linearizable range through ``member`` succeeds (so a leader exists)."""
@@ -204,6 +217,21 @@ class LocalCluster:
         if check and done.returncode != 0:
             raise AssertionError(f"{' '.join(command)} failed: {done.stderr}{done.stdout}")
         return done.stdout
+
+    def etcdctl_result(self, *args: str, endpoints: str | None = None) -> str:
+        """Run etcdctl whatever its exit code: its stdout and stderr together."""
+        binary = etcdctl_binary()
+        assert binary is not None, "callers skip when etcdctl is absent"
+        command = [binary, f"--endpoints={endpoints or self.endpoints}", *args]
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=ETCDCTL_SECONDS_MAX,
+            env={**os.environ, "ETCDCTL_API": "3"},
+            check=False,
+        )
+        return done.stdout + done.stderr
 
     def __enter__(self) -> LocalCluster:
         return self

@@ -18,6 +18,8 @@ Rules (etcd 3.4, reference section 2.5):
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import grpc
 
 from synod.api.context import Context, ServiceBase
@@ -60,8 +62,11 @@ def checked_urls(urls: list[str]) -> tuple[str, ...]:
     for url in urls:
         try:
             host_port(url, "peer URL")
-        except ConfigError:
+            path = urlsplit(url).path
+        except (ConfigError, ValueError):
             raise MemberBadUrls from None
+        if path not in ("", "/"):
+            raise MemberBadUrls
     return tuple(urls)
 
 

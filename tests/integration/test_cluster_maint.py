@@ -1,0 +1,205 @@
+"""A real Synod cluster driven by etcdctl: the Cluster and Maintenance commands.
+
+One module-scoped 3-member cluster; the tests run in order and later ones build on earlier
+ones (a learner is added, joins through a snapshot, is promoted, then removed).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+
+from tests.cluster import LocalCluster, Member, etcdctl_binary, running
+
+pytestmark = pytest.mark.skipif(
+    etcdctl_binary() is None, reason="etcdctl is not installed (make setup installs etcd-client)"
+)
+
+WAIT_SECONDS_MAX = 20.0
+POLL_SECONDS = 0.2
+FLAGS = ("--heartbeat-interval=50", "--election-timeout=500")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with running("synod", 3, Path(tmp_path_factory.mktemp("cm")), *FLAGS) as started:
+        yield started
+
+
+def founders(cluster: LocalCluster) -> str:
+    return ",".join(member.endpoint for member in cluster.members[:3] if member.running)
+
+
+def until(what: str, probe: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS_MAX
+    while time.monotonic() < deadline:
+        if probe():
+            return
+        time.sleep(POLL_SECONDS)
+    raise AssertionError(f"gave up waiting: {what}")
+
+
+def member_list(cluster: LocalCluster) -> dict[str, Any]:
+    listed: dict[str, Any] = json.loads(
+        cluster.etcdctl("member", "list", "-w", "json", endpoints=founders(cluster))
+    )
+    return listed
+
+
+def statuses(cluster: LocalCluster, endpoints: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(
+        cluster.etcdctl("endpoint", "status", "-w", "json", endpoints=endpoints)
+    )
+    return rows
+
+
+def member_by_name(cluster: LocalCluster, name: str) -> dict[str, Any]:
+    found = [m for m in member_list(cluster)["members"] if m.get("name") == name]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_member_list_shows_every_founder_with_its_urls(cluster: LocalCluster) -> None:
+    listed = member_list(cluster)
+    members = sorted(listed["members"], key=lambda member: member["name"])
+    assert [member["name"] for member in members] == ["m1", "m2", "m3"]
+    for member, ours in zip(members, cluster.members, strict=True):
+        assert member["peerURLs"] == [ours.peer_url]
+        assert member["clientURLs"] == [ours.client_url]
+        assert member.get("isLearner", False) is False
+    assert [member["ID"] for member in listed["members"]] == sorted(m["ID"] for m in members)
+    cluster_ids = {
+        row["Status"]["header"]["cluster_id"] for row in statuses(cluster, cluster.endpoints)
+    }
+    assert cluster_ids == {listed["header"]["cluster_id"]}
+
+
+def test_endpoint_status_health_and_hashkv_agree(cluster: LocalCluster) -> None:
+    for index in range(5):
+        cluster.etcdctl("put", f"maint/k{index}", f"v{index}")
+    rows = statuses(cluster, cluster.endpoints)
+    assert len(rows) == 3
+    leaders = {row["Status"]["leader"] for row in rows}
+    assert len(leaders) == 1
+    assert leaders <= {row["Status"]["header"]["member_id"] for row in rows}
+    health = cluster.etcdctl_result("endpoint", "health")
+    assert health.count("is healthy") == 3
+
+    def hashes_agree() -> bool:
+        answers = json.loads(cluster.etcdctl("endpoint", "hashkv", "-w", "json"))
+        assert len(answers) == 3
+        return len({answer["HashKV"]["hash"] for answer in answers}) == 1
+
+    until("every member reports the same hashkv", hashes_agree)
+
+
+def test_snapshot_save_writes_a_verified_file(cluster: LocalCluster, tmp_path: Path) -> None:
+    target = tmp_path / "backup.db"
+    out = cluster.etcdctl("snapshot", "save", str(target), endpoints=cluster.members[0].endpoint)
+    assert f"Snapshot saved at {target}" in out
+    size = target.stat().st_size
+    assert size > 32
+    assert size % 512 == 32
+
+
+def test_move_leader_hands_leadership_to_the_target(cluster: LocalCluster) -> None:
+    rows = statuses(cluster, cluster.endpoints)
+    leader = rows[0]["Status"]["leader"]
+    target = next(
+        row["Status"]["header"]["member_id"]
+        for row in rows
+        if row["Status"]["header"]["member_id"] != leader
+    )
+    out = cluster.etcdctl("move-leader", f"{target:x}")
+    assert f"Leadership transferred from {leader:x} to {target:x}" in out
+    until(
+        "every member names the new leader",
+        lambda: (
+            {row["Status"]["leader"] for row in statuses(cluster, cluster.endpoints)} == {target}
+        ),
+    )
+
+
+def test_member_errors_carry_etcds_texts(cluster: LocalCluster) -> None:
+    voter = member_by_name(cluster, "m1")["ID"]
+    refused = cluster.etcdctl_result("member", "promote", f"{voter:x}", endpoints=founders(cluster))
+    assert "etcdserver: can only promote a learner member" in refused
+    missing = cluster.etcdctl_result("member", "remove", "1234abcd", endpoints=founders(cluster))
+    assert "etcdserver: member not found" in missing
+    taken = cluster.members[0].peer_url
+    clash = cluster.etcdctl_result("member", "add", "x", f"--peer-urls={taken}")
+    assert "etcdserver: Peer URLs already exists" in clash
+    with grpc.insecure_channel(cluster.members[0].endpoint) as channel:
+        stub = rpc_pb2_grpc.ClusterStub(channel)
+        for urls in (["not a url"], [], ["http://127.0.0.1:2380/path"]):
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.MemberAdd(rpc_pb2.MemberAddRequest(peerURLs=urls), timeout=5)
+            assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert raised.value.details() == "etcdserver: given member URLs are invalid"
+
+
+def test_learner_joins_through_a_snapshot_and_is_promoted(cluster: LocalCluster) -> None:
+    cluster.etcdctl("put", "before-join", "present")
+    newcomer = cluster.new_member("m4")
+    out = cluster.etcdctl(
+        "member",
+        "add",
+        "m4",
+        f"--peer-urls={newcomer.peer_url}",
+        "--learner",
+        endpoints=founders(cluster),
+    )
+    assert 'ETCD_INITIAL_CLUSTER_STATE="existing"' in out
+    added = member_by_name_or_unstarted(cluster, newcomer)
+    assert added.get("isLearner") is True
+    cluster.start_member(newcomer, "existing")
+
+    def serves_old_key() -> bool:
+        got = cluster.etcdctl(
+            "get", "before-join", "--consistency=s", endpoints=newcomer.endpoint, check=False
+        )
+        return got.split() == ["before-join", "present"]
+
+    until("the learner serves a key written before it joined", serves_old_key)
+    until("the learner publishes its name", lambda: has_name(cluster, "m4"))
+
+    def promoted() -> bool:
+        out = cluster.etcdctl_result(
+            "member", "promote", f"{added['ID']:x}", endpoints=founders(cluster)
+        )
+        return "promoted in cluster" in out
+
+    until("the learner is promoted", promoted)
+    assert member_by_name(cluster, "m4").get("isLearner", False) is False
+    cluster.etcdctl("put", "after-promote", "yes", endpoints=newcomer.endpoint)
+    got = cluster.etcdctl("get", "after-promote", endpoints=cluster.members[0].endpoint)
+    assert got.split() == ["after-promote", "yes"]
+
+
+def test_removed_member_stops(cluster: LocalCluster) -> None:
+    newcomer = cluster.members[3]
+    removed = member_by_name(cluster, "m4")["ID"]
+    out = cluster.etcdctl("member", "remove", f"{removed:x}", endpoints=founders(cluster))
+    assert f"Member {removed:x} removed from cluster" in out
+    assert "m4" not in {m.get("name") for m in member_list(cluster)["members"]}
+    until("the removed member exits", lambda: not newcomer.running)
+    assert cluster.etcdctl("put", "after-remove", "ok", endpoints=founders(cluster)).strip() == "OK"
+
+
+def member_by_name_or_unstarted(cluster: LocalCluster, member: Member) -> dict[str, Any]:
+    found = [m for m in member_list(cluster)["members"] if m["peerURLs"] == [member.peer_url]]
+    assert len(found) == 1, found
+    assert "name" not in found[0]  # not started yet: etcd shows it as "unstarted"
+    return found[0]
+
+
+def has_name(cluster: LocalCluster, name: str) -> bool:
+    return name in {m.get("name") for m in member_list(cluster)["members"]}
