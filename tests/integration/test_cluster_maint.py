@@ -16,7 +16,6 @@ import grpc
 import pytest
 
 from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-
 from tests.cluster import LocalCluster, Member, etcdctl_binary, running
 
 pytestmark = pytest.mark.skipif(
@@ -62,7 +61,8 @@ def statuses(cluster: LocalCluster, endpoints: str) -> list[dict[str, Any]]:
 
 
 def member_by_name(cluster: LocalCluster, name: str) -> dict[str, Any]:
-    found = [m for m in member_list(cluster)["members"] if m.get("name") == name]
+    members: list[dict[str, Any]] = member_list(cluster)["members"]
+    found = [m for m in members if m.get("name") == name]
     assert len(found) == 1, found
     return found[0]
 
@@ -195,7 +195,8 @@ def test_removed_member_stops(cluster: LocalCluster) -> None:
 
 
 def member_by_name_or_unstarted(cluster: LocalCluster, member: Member) -> dict[str, Any]:
-    found = [m for m in member_list(cluster)["members"] if m["peerURLs"] == [member.peer_url]]
+    members: list[dict[str, Any]] = member_list(cluster)["members"]
+    found = [m for m in members if m["peerURLs"] == [member.peer_url]]
     assert len(found) == 1, found
     assert "name" not in found[0]  # not started yet: etcd shows it as "unstarted"
     return found[0]
