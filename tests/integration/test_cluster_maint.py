@@ -204,3 +204,40 @@ def member_by_name_or_unstarted(cluster: LocalCluster, member: Member) -> dict[s
 
 def has_name(cluster: LocalCluster, name: str) -> bool:
     return name in {m.get("name") for m in member_list(cluster)["members"]}
+
+
+def test_voter_joins_serves_linearizable_reads_and_is_removed(cluster: LocalCluster) -> None:
+    cluster.etcdctl("put", "before-voter", "here", endpoints=founders(cluster))
+    newcomer = cluster.new_member("m5")
+    cluster.etcdctl(
+        "member", "add", "m5", f"--peer-urls={newcomer.peer_url}", endpoints=founders(cluster)
+    )
+    cluster.start_member(newcomer, "existing")
+    cluster.wait_serving(newcomer)  # a linearizable range through the newcomer
+    got = cluster.etcdctl("get", "before-voter", endpoints=newcomer.endpoint)
+    assert got.split() == ["before-voter", "here"]
+    until("the voter publishes its name", lambda: has_name(cluster, "m5"))
+    assert member_by_name(cluster, "m5").get("isLearner", False) is False
+    removed = member_by_name(cluster, "m5")["ID"]
+    cluster.etcdctl("member", "remove", f"{removed:x}", endpoints=founders(cluster))
+    until("the removed voter exits", lambda: not newcomer.running)
+
+
+def test_adding_a_voter_while_a_voter_is_down_is_refused(cluster: LocalCluster) -> None:
+    down = cluster.members[2]
+    assert cluster.stop(down) == 0
+    try:
+        first = cluster.members[0]
+
+        def refused() -> bool:
+            out = cluster.etcdctl_result(
+                "member", "add", "m6", "--peer-urls=http://127.0.0.1:1", endpoints=first.endpoint
+            )
+            assert "added to cluster" not in out
+            return "etcdserver: unhealthy cluster" in out
+
+        until("adding a voter is refused as unhealthy", refused)
+    finally:
+        cluster.start_member(down)
+        cluster.wait_serving(down)
+    assert len(member_list(cluster)["members"]) == 3

@@ -11,13 +11,20 @@ Rules (etcd 3.4, reference section 2.5):
   exists"); an unknown ID ("member not found"); promoting a voter ("can only promote a learner
   member"); a second learner ("too many learner members in cluster"); promoting a learner
   whose log is not within 10% of the leader's ("...which is in sync with leader").
+- Quorum protection (etcd's strict reconfiguration check, on the member that takes the call):
+  adding a voter while this member is not connected to every other voter, or removing a
+  connected voter when the voters left connected would not make a quorum, is refused with
+  "unhealthy cluster"; adding a voter when fewer voters have started (published their name)
+  than the new quorum is refused with "not enough started members".
 - MemberAdd logs the peer URLs into the member table, then the membership change; MemberRemove
-  changes the membership, then drops the table row. Each answers once the change applied here.
+  changes the membership, then drops the table row (best effort: a row left behind is never
+  listed). Each answers once the membership change applied here.
 - Learners serve none of these calls (etcd 3.4's "rpc not supported for learner").
 """
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
 import grpc
@@ -27,11 +34,13 @@ from synod.api.convert import header_to_pb
 from synod.api.errors import (
     MemberBadUrls,
     MemberExists,
+    MemberNotEnoughStarted,
     MemberNotFound,
     MemberNotLearner,
     NotSupportedForLearner,
     PeerUrlExists,
     TooManyLearners,
+    Unhealthy,
 )
 from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from synod.core.errors import ConfigError
@@ -39,7 +48,9 @@ from synod.core.ids import NodeId
 from synod.core.log import ChangeKind, MembershipChange
 from synod.kv.members import URLS_MAX, MemberForget, MemberSet
 from synod.server.config import Member, host_port, member_id
-from synod.server.errors import MembershipRejected
+from synod.server.errors import MembershipRejected, ServingError
+
+logger = logging.getLogger("synod.api")
 
 LEARNERS_MAX = 1
 """etcd 3.4 allows one learner at a time."""
@@ -92,6 +103,26 @@ class ClusterService(ServiceBase, rpc_pb2_grpc.ClusterServicer):
             if member.node_id != owner and set(urls) & set(member.peer_urls):
                 raise PeerUrlExists
 
+    def _connected(self, node: int) -> bool:
+        return node == self.node.member_id or self.node.transport.is_connected(NodeId(node))
+
+    def _refuse_unsafe_add(self) -> None:
+        members = self.node.cluster_members()
+        voters = [member for member in members if not member.is_learner]
+        started = sum(1 for member in voters if member.name)
+        if started < (len(voters) + 1) // 2 + 1:
+            raise MemberNotEnoughStarted
+        if not all(self._connected(member.node_id) for member in voters):
+            raise Unhealthy
+
+    def _refuse_unsafe_remove(self, removed: Member) -> None:
+        if removed.is_learner or not self._connected(removed.node_id):
+            return  # a learner or a member that is down is not part of the active quorum
+        voters = [m for m in self.node.cluster_members() if not m.is_learner]
+        active = sum(1 for member in voters if self._connected(member.node_id))
+        if active - 1 < 1 + (len(voters) - 1) // 2:
+            raise Unhealthy
+
     async def _change(self, change: MembershipChange) -> None:
         try:
             await self.node.change_membership(change)
@@ -121,6 +152,8 @@ class ClusterService(ServiceBase, rpc_pb2_grpc.ClusterServicer):
                 raise MemberExists
             if request.isLearner and len(membership.learners) >= LEARNERS_MAX:
                 raise TooManyLearners
+            if not request.isLearner:
+                self._refuse_unsafe_add()
             await self.node.write_member(MemberSet(node, "", urls, ()))
             kind = ChangeKind.ADD_LEARNER if request.isLearner else ChangeKind.ADD_VOTER
             await self._change(MembershipChange(kind, node))
@@ -135,10 +168,15 @@ class ClusterService(ServiceBase, rpc_pb2_grpc.ClusterServicer):
     ) -> rpc_pb2.MemberRemoveResponse:
         async with self.serving(context):
             self._refuse_learner()
-            node = NodeId(self._member(request.ID).node_id)
+            removed = self._member(request.ID)
+            self._refuse_unsafe_remove(removed)
+            node = NodeId(removed.node_id)
             await self._change(MembershipChange(ChangeKind.REMOVE, node))
             if node != self.node.member_id:
-                await self.node.write_member(MemberForget(node))
+                try:
+                    await self.node.write_member(MemberForget(node))
+                except ServingError as error:
+                    logger.warning("member %x removed; its row stays: %s", node, error)
             return rpc_pb2.MemberRemoveResponse(header=self._header(), members=self._members())
         raise AssertionError("unreachable: serving() aborts")
 

@@ -14,9 +14,10 @@
   the data (etcdctl 3.4 checks that the file ends with it; LMDB files are page-aligned, which
   the check also needs). The file is LMDB, not bbolt: etcdctl's offline ``snapshot status`` and
   ``snapshot restore`` cannot read it.
-- Alarm: Synod raises NOSPACE for this member when its backend file outgrows
-  ``--quota-backend-bytes``; GET lists it, DEACTIVATE acknowledges. Alarms are not replicated,
-  so ACTIVATE is refused (etcd's "not capable").
+- Alarm: Synod raises NOSPACE for this member when its backend file has reached
+  ``--quota-backend-bytes`` (the LMDB map size, so the file cannot outgrow it); GET lists it,
+  DEACTIVATE acknowledges. Alarms are not replicated, so ACTIVATE is refused (etcd's "not
+  capable").
 - Defragment: succeeds without doing anything. LMDB reuses freed pages itself; a compacting
   copy would need the keyspace environment reopened under a running member.
 - MoveLeader: only the leader hands leadership over (etcd's "not leader" elsewhere).
@@ -152,7 +153,7 @@ class MaintenanceService(ServiceBase, rpc_pb2_grpc.MaintenanceServicer):
 
     def _alarms(self) -> list[rpc_pb2.AlarmMember]:
         node = self.node
-        if node.backend.size_bytes() > node.config.quota_backend_bytes:
+        if node.backend.size_bytes() >= node.config.quota_backend_bytes:
             return [rpc_pb2.AlarmMember(memberID=node.member_id, alarm=rpc_pb2.NOSPACE)]
         return []
 
