@@ -146,6 +146,54 @@ def test_member_errors_carry_etcds_texts(cluster: LocalCluster) -> None:
             assert raised.value.details() == "etcdserver: given member URLs are invalid"
 
 
+def test_a_learner_that_never_started_is_not_promoted(cluster: LocalCluster) -> None:
+    endpoints = founders(cluster)
+    out = cluster.etcdctl(
+        "member", "add", "ghost", "--peer-urls=http://127.0.0.1:9", "--learner", endpoints=endpoints
+    )
+    ghost = int(out.split()[1], 16)  # "Member <hex id> added to cluster <hex id>"
+    refused = cluster.etcdctl_result("member", "promote", f"{ghost:x}", endpoints=endpoints)
+    assert "can only promote a learner member which is in sync with leader" in refused
+    second = cluster.etcdctl_result(
+        "member", "add", "x", "--peer-urls=http://127.0.0.1:10", "--learner", endpoints=endpoints
+    )
+    assert "etcdserver: too many learner members in cluster" in second
+    cluster.etcdctl("member", "remove", f"{ghost:x}", endpoints=endpoints)
+    assert ghost not in {member["ID"] for member in member_list(cluster)["members"]}
+
+
+def test_member_update_changes_peer_urls_everywhere(cluster: LocalCluster) -> None:
+    endpoints = founders(cluster)
+    second = cluster.members[1]
+    target = member_by_name(cluster, "m2")["ID"]
+    extra = "http://127.0.0.1:11"
+    urls = f"{second.peer_url},{extra}"
+    out = cluster.etcdctl(
+        "member", "update", f"{target:x}", f"--peer-urls={urls}", endpoints=endpoints
+    )
+    assert f"Member {target:x} updated in cluster" in out
+
+    def everyone_agrees() -> bool:
+        for member in cluster.members[:3]:
+            listed = json.loads(
+                cluster.etcdctl("member", "list", "-w", "json", endpoints=member.endpoint)
+            )
+            row = next(m for m in listed["members"] if m["ID"] == target)
+            if row["peerURLs"] != [second.peer_url, extra]:
+                return False
+        return True
+
+    until("every member lists the new peer URLs", everyone_agrees)
+    cluster.etcdctl(
+        "member", "update", f"{target:x}", f"--peer-urls={second.peer_url}", endpoints=endpoints
+    )
+    assert member_by_name(cluster, "m2")["peerURLs"] == [second.peer_url]
+    missing = cluster.etcdctl_result(
+        "member", "update", "1234abcd", f"--peer-urls={extra}", endpoints=endpoints
+    )
+    assert "etcdserver: member not found" in missing
+
+
 def test_learner_joins_through_a_snapshot_and_is_promoted(cluster: LocalCluster) -> None:
     cluster.etcdctl("put", "before-join", "present")
     newcomer = cluster.new_member("m4")

@@ -22,7 +22,7 @@ from synod.kv.members import (
     is_member_command,
 )
 from synod.kv.mvcc import PutRequest, PutResponse, RangeRequest, RangeResponse
-from synod.kv.mvcc.backend import MemoryBackend
+from synod.kv.mvcc.backend import Batch, MemoryBackend
 from synod.kv.mvcc.encoding import StateCorrupt
 
 URLS = st.lists(st.sampled_from(["http://a:1", "http://b:2", "http://c:3"]), max_size=2)
@@ -174,3 +174,27 @@ def test_restoring_over_a_backend_rewrites_the_table_in_the_same_commit() -> Non
     reopened = EtcdMachine.open(backend)
     assert reopened.members.rows == {5: MemberRecord("m5", ("http://e:5",))}
     assert reopened.members.cluster_id == 7
+
+
+class FailingOnceBackend(MemoryBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_next = False
+
+    def commit(self, batch: Batch) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("disk full")
+        super().commit(batch)
+
+
+def test_a_failed_commit_leaves_the_table_changes_pending() -> None:
+    backend = FailingOnceBackend()
+    machine = EtcdMachine.open(backend)
+    machine.apply(encode_member_command(MemberSet(3, "m3", ("http://c:3",), ())))
+    machine.note_applied(1)
+    backend.fail_next = True
+    with pytest.raises(OSError, match="disk full"):
+        machine.flush()
+    machine.flush()
+    assert EtcdMachine.open(backend).members.rows == {3: MemberRecord("m3", ("http://c:3",))}

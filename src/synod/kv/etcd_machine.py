@@ -258,7 +258,7 @@ class _WithMembers:
 
     def commit(self, batch: Batch) -> None:
         table = self._table()
-        puts, deletes = table.take_changes()
+        puts, deletes = table.pending_changes()
         if batch.clear:
             puts, deletes = table.all_records(), []
         merged = Batch(
@@ -267,3 +267,4 @@ class _WithMembers:
             batch.clear,
         )
         self._backend.commit(merged)
+        table.changes_committed()

@@ -136,7 +136,7 @@ def _urls(urls: list[str] | None) -> tuple[str, ...] | None:
 @dataclass(slots=True)
 class MemberTable:
     """Rows by member ID, the cluster ID (0 until bootstrap or a snapshot sets it), and the
-    IDs changed since the last ``take_changes`` (what the next backend commit must write)."""
+    IDs changed since the last backend commit (what the next one must write)."""
 
     rows: dict[int, MemberRecord] = field(default_factory=dict)
     cluster_id: int = 0
@@ -180,8 +180,8 @@ class MemberTable:
             records.append((CLUSTER_ID_KEY, self.cluster_id.to_bytes(8, "big")))
         return sorted(records)
 
-    def take_changes(self) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
-        """(puts, deletes) of bucket records since the last call, each in key order."""
+    def pending_changes(self) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
+        """(puts, deletes) of bucket records not yet committed, each in key order."""
         puts: list[tuple[bytes, bytes]] = []
         deletes: list[bytes] = []
         for node in self.changed:
@@ -192,9 +192,12 @@ class MemberTable:
                 puts.append((_key(node), _encode_record(record)))
         if self.cluster_id_changed and self.cluster_id:
             puts.append((CLUSTER_ID_KEY, self.cluster_id.to_bytes(8, "big")))
+        return sorted(puts), sorted(deletes)
+
+    def changes_committed(self) -> None:
+        """The backend committed ``pending_changes`` (a failed commit leaves them pending)."""
         self.changed = set()
         self.cluster_id_changed = False
-        return sorted(puts), sorted(deletes)
 
 
 def _key(node: int) -> bytes:
