@@ -101,6 +101,35 @@ def test_endpoint_status_health_and_hashkv_agree(cluster: LocalCluster) -> None:
     until("every member reports the same hashkv", hashes_agree)
 
 
+def test_hash_hashkv_revisions_alarm_and_defrag(cluster: LocalCluster) -> None:
+    first = cluster.members[0]
+    cluster.etcdctl("put", "hashed", "1", endpoints=first.endpoint)
+    cluster.etcdctl("put", "hashed", "2", endpoints=first.endpoint)
+    with grpc.insecure_channel(first.endpoint) as channel:
+        stub = rpc_pb2_grpc.MaintenanceStub(channel)
+        current = stub.HashKV(rpc_pb2.HashKVRequest(), timeout=5)
+        revision = current.header.revision
+        older = stub.HashKV(rpc_pb2.HashKVRequest(revision=revision - 1), timeout=5)
+        assert older.hash != current.hash
+        assert stub.HashKV(rpc_pb2.HashKVRequest(revision=revision), timeout=5).hash == current.hash
+        with pytest.raises(grpc.RpcError) as future:
+            stub.HashKV(rpc_pb2.HashKVRequest(revision=revision + 100), timeout=5)
+        assert future.value.details() == "etcdserver: mvcc: required revision is a future revision"
+        cluster.etcdctl("compaction", str(revision - 1), endpoints=first.endpoint)
+        with pytest.raises(grpc.RpcError) as compacted:
+            stub.HashKV(rpc_pb2.HashKVRequest(revision=revision - 1), timeout=5)
+        assert compacted.value.code() is grpc.StatusCode.OUT_OF_RANGE
+        assert compacted.value.details() == "etcdserver: mvcc: required revision has been compacted"
+        assert stub.HashKV(rpc_pb2.HashKVRequest(), timeout=5).compact_revision == revision - 1
+        whole = stub.Hash(rpc_pb2.HashRequest(), timeout=5)
+        assert whole.header.revision == revision
+        assert 0 <= whole.hash < 1 << 32
+        assert list(stub.Alarm(rpc_pb2.AlarmRequest(), timeout=5).alarms) == []
+    assert cluster.etcdctl("alarm", "list").strip() == ""
+    out = cluster.etcdctl("defrag", endpoints=first.endpoint)
+    assert f"Finished defragmenting etcd member[{first.endpoint}]" in out
+
+
 def test_snapshot_save_writes_a_verified_file(cluster: LocalCluster, tmp_path: Path) -> None:
     target = tmp_path / "backup.db"
     out = cluster.etcdctl("snapshot", "save", str(target), endpoints=cluster.members[0].endpoint)
