@@ -76,6 +76,21 @@ class LocalCluster(localcluster.LocalCluster):
             raise AssertionError(f"{' '.join(command)} failed: {done.stderr}{done.stdout}")
         return done.stdout
 
+    def etcdctl_result(self, *args: str, endpoints: str | None = None) -> str:
+        """Run etcdctl whatever its exit code: its stdout and stderr together."""
+        binary = etcdctl_binary()
+        assert binary is not None, "callers skip when etcdctl is absent"
+        command = [binary, f"--endpoints={endpoints or self.endpoints}", *args]
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=ETCDCTL_SECONDS_MAX,
+            env={**os.environ, "ETCDCTL_API": "3"},
+            check=False,
+        )
+        return done.stdout + done.stderr
+
     def __enter__(self) -> LocalCluster:
         return self
 

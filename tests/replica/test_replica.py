@@ -184,6 +184,26 @@ def test_compaction_is_asked_past_the_threshold_and_saved_by_persist():
     assert restored.applied_index == 4
 
 
+def test_compact_now_snapshots_below_the_threshold_and_only_once():
+    replica, _, storage = make(threshold=1000)
+    replica.compact_now()  # nothing applied yet: nothing to fold
+    assert drive(replica) == []
+    assert storage.snapshot().meta.index == 0
+    for number in range(2):
+        replica.submit(f"r{number}".encode(), put("a", str(number)))
+        drive(replica)
+    replica.compact_now()
+    assert replica.compaction_index == 2
+    drive(replica)
+    assert storage.snapshot().meta.index == 2
+    assert replica.compaction_index is None
+    restored = EtcdMachine()
+    restored.restore(storage.snapshot().data)
+    assert value_of(restored, "a") == "1"
+    replica.compact_now()  # already folded up to applied
+    assert replica.compaction_index is None
+
+
 def test_a_received_snapshot_is_saved_and_restores_the_machine():
     replica, engine, storage = make()
     source = EtcdMachine()

@@ -317,6 +317,8 @@ def _serving_errors() -> dict[type[serving.ServingError], type[EtcdError]]:
         serving.LeaderChanged: LeaderChanged,
         serving.NotLeader: NotLeader,
         serving.BadTransferee: BadLeaderTransferee,
+        serving.LearnerNotReady: LearnerNotReady,
+        serving.MembershipRejected: MemberNotFound,
     }
 
 

@@ -11,7 +11,13 @@ import logging
 
 import grpc
 
-from synod.api import kv_service, lease_service, maintenance_service, watch_service
+from synod.api import (
+    cluster_service,
+    kv_service,
+    lease_service,
+    maintenance_service,
+    watch_service,
+)
 from synod.server.config import host_port
 from synod.server.node import Node
 
@@ -34,8 +40,8 @@ class ApiServer:
             ]
         )
         kv_service.register(self._server, kv_service.KvService(node))
-        maintenance = maintenance_service.MaintenanceService(node)  # type: ignore[abstract]
-        maintenance_service.register(self._server, maintenance)
+        maintenance_service.register(self._server, maintenance_service.MaintenanceService(node))
+        cluster_service.register(self._server, cluster_service.ClusterService(node))
         watch_service.register(self._server, watch_service.WatchService(node))
         lease_service.register(self._server, lease_service.LeaseService(node))
         self.ports: list[int] = []

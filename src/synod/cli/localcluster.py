@@ -188,11 +188,20 @@ class LocalCluster:
             self.wait_serving(member, keep_waiting=keep_waiting)
         return self
 
-    def start_member(self, member: Member) -> None:
+    def new_member(self, name: str) -> Member:
+        """A member with fresh ports and data directory, listed from now on (not started: add
+        it to the cluster first, then ``start_member(member, "existing")``)."""
+        member = Member(
+            name, free_port(), free_port(), self.base_dir / name, self.base_dir / f"{name}.log"
+        )
+        self.members.append(member)
+        return member
+
+    def start_member(self, member: Member, state: str = "new") -> None:
         assert not member.running, f"{member.name} is already running"
         with member.log_path.open("ab") as log:
             member.process = subprocess.Popen(
-                self.command(member),
+                self.command(member, state),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

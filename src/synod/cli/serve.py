@@ -3,7 +3,8 @@
 A script that starts an etcd member starts a Synod member by changing the program name: the
 flags, their defaults and their ``--flag value`` / ``--flag=value`` / ``-flag value`` forms are
 etcd's. A configuration that cannot work ends with one line on stderr and exit code 2; SIGTERM
-or SIGINT stops the member cleanly (exit code 0).
+or SIGINT stops the member cleanly (exit code 0), and so does learning that it was removed
+from the cluster (etcd's member stops then too).
 """
 
 from __future__ import annotations
@@ -103,8 +104,13 @@ async def serve(config: NodeConfig, listen_client_urls: tuple[str, ...]) -> None
             file=sys.stderr,
             flush=True,
         )
-        await stop.wait()
-        logging.getLogger("synod").info("stopping: signal received")
+        signalled = asyncio.create_task(stop.wait())
+        removed = asyncio.create_task(node.removed.wait())
+        await asyncio.wait((signalled, removed), return_when=asyncio.FIRST_COMPLETED)
+        signalled.cancel()
+        removed.cancel()
+        reason = "removed from the cluster" if node.removed.is_set() else "signal received"
+        logging.getLogger("synod").info("stopping: %s", reason)
     finally:
         await api.stop()
         await node.stop()

@@ -3,6 +3,7 @@
 - ``mvcc``: the keyspace (revisions, history, Range/Put/DeleteRange/Txn/Compact, leases).
 - ``commands``: the byte encoding of the requests that travel through the log, and of reads.
 - ``etcd_machine``: ``EtcdMachine``, the replica's state machine over an ``MvccStore``.
+- ``members``: the cluster's member table (names and URLs), replicated beside the keyspace.
 
 Rules: pure. Import only ``synod.core``, this package, ``msgspec`` and the standard library's
 pure parts. No clock, no randomness, no I/O: applying the same commands in the same order gives

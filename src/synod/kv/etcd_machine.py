@@ -12,11 +12,30 @@ Rules:
 - ``lease_changes`` counts applied requests that may have changed the set of leases, so a
   leader's lease clock resynchronizes only when it moved.
 - Nothing here reads a clock: time lives in the leader's lease clock (``synod.replica.leases``).
+- Member commands (``synod.kv.members``, told apart by their first byte) change the member
+  table, never the keyspace. The table travels with the keyspace: in the snapshot (a small
+  envelope, ``MACHINE_MAGIC``, in front of the store's snapshot; a machine with an empty table
+  gives the store's snapshot unchanged) and, over a backend, in its own bucket committed in the
+  same transaction as the keyspace and its applied index (``open`` wraps the backend so).
 """
 
 from __future__ import annotations
 
+import struct
+import zlib
+from collections.abc import Callable, Mapping
+
 from synod.kv.commands import CommandDecodeError, KvRequest, LeaseExpireRequest, decode
+from synod.kv.members import (
+    MEMBERS_BUCKET,
+    MembersChanged,
+    MemberTable,
+    decode_member_command,
+    decode_table,
+    encode_table,
+    is_member_command,
+    table_from_records,
+)
 from synod.kv.mvcc import (
     CompactionRequest,
     CompactionResponse,
@@ -37,7 +56,8 @@ from synod.kv.mvcc import (
     TxnRequest,
     TxnResponse,
 )
-from synod.kv.mvcc.backend import Backend
+from synod.kv.mvcc.backend import Backend, Batch, Records
+from synod.kv.mvcc.encoding import StateCorrupt
 
 EtcdResponse = (
     RangeResponse
@@ -48,8 +68,13 @@ EtcdResponse = (
     | LeaseGrantResponse
     | LeaseRevokeResponse
 )
-EtcdResult = EtcdResponse | MvccError | CommandDecodeError
+EtcdResult = EtcdResponse | MembersChanged | MvccError | CommandDecodeError
 """What ``apply`` and ``read`` return: a response, or the error every replica answers alike."""
+
+MACHINE_MAGIC = b"SETC"
+MACHINE_SNAPSHOT_VERSION = 1
+_ENVELOPE = struct.Struct(">4sBII")
+"""magic, version, member table length, CRC-32 of the member table; the store's snapshot follows."""
 
 
 class NotAQuery(CommandDecodeError):
@@ -70,11 +95,34 @@ class EtcdMachine:
         self._limits = limits
         self._backend = backend
         self.store = store if store is not None else MvccStore(limits)
+        self.members = MemberTable()
         self.lease_changes = 0
         self.leases_expired = 0
         """Expiries that found their lease and revoked it (this machine's life only)."""
 
+    @classmethod
+    def open(cls, backend: Backend, limits: MvccLimits | None = None) -> EtcdMachine:
+        """The durable machine ``backend`` holds: the keyspace and the member table."""
+        machine = cls(limits)
+        wrapped = _WithMembers(backend, lambda: machine.members)
+        machine._backend = wrapped
+        machine.store = MvccStore.open(wrapped, limits)
+        machine.members = table_from_records(wrapped.member_records)
+        return machine
+
+    def flush(self) -> None:
+        """Commit what applied since the last flush (keyspace, meta and member table) at once."""
+        if not self.store.flush() and (self.members.changed or self.members.cluster_id_changed):
+            backend = self._backend
+            if isinstance(backend, _WithMembers):
+                backend.commit(Batch())
+
     def apply(self, command: bytes) -> EtcdResult:
+        if is_member_command(command):
+            try:
+                return self.members.apply(decode_member_command(command))
+            except CommandDecodeError as error:
+                return error
         try:
             request = decode(command)
         except CommandDecodeError as error:
@@ -152,11 +200,22 @@ class EtcdMachine:
         return self.store.applied_index
 
     def snapshot(self) -> bytes:
-        """The store's own checksummed snapshot (keyspace, leases, applied index)."""
-        return self.store.snapshot()
+        """The store's own checksummed snapshot (keyspace, leases, applied index), behind the
+        member table's envelope when the table holds anything."""
+        store = self.store.snapshot()
+        if not self.members.rows and not self.members.cluster_id:
+            return store
+        table = encode_table(self.members)
+        header = _ENVELOPE.pack(
+            MACHINE_MAGIC, MACHINE_SNAPSHOT_VERSION, len(table), zlib.crc32(table)
+        )
+        return header + table + store
 
     def restore(self, data: bytes) -> None:
-        """Replace the keyspace with a snapshot's; empty bytes are the empty keyspace."""
+        """Replace the keyspace and member table with a snapshot's; empty bytes are the empty
+        keyspace. Raises ``StateCorrupt`` for bytes that are not a snapshot."""
+        table, data = _split_envelope(data)
+        self.members.replace(table)
         if data:
             self.store = MvccStore.restore(data, self._limits, self._backend)
         elif self._backend is not None:
@@ -166,3 +225,46 @@ class EtcdMachine:
         else:
             self.store = MvccStore(self._limits)
         self.lease_changes += 1
+
+
+def _split_envelope(data: bytes) -> tuple[MemberTable, bytes]:
+    """(member table, store snapshot) of a machine snapshot (see the module docstring)."""
+    if data[: len(MACHINE_MAGIC)] != MACHINE_MAGIC:
+        return MemberTable(), data
+    if len(data) < _ENVELOPE.size:
+        raise StateCorrupt(f"machine snapshot of {len(data)} bytes, shorter than its header")
+    _, version, length, crc = _ENVELOPE.unpack_from(data)
+    if version != MACHINE_SNAPSHOT_VERSION:
+        raise StateCorrupt(f"machine snapshot version {version}, this build reads 1")
+    table = data[_ENVELOPE.size : _ENVELOPE.size + length]
+    if len(table) != length or zlib.crc32(table) != crc:
+        raise StateCorrupt("machine snapshot's member table is truncated or damaged")
+    return decode_table(table), data[_ENVELOPE.size + length :]
+
+
+class _WithMembers:
+    """A backend as the store sees it (without the member bucket), whose every commit also
+    writes the member table's changes (all of it when the commit clears the backend)."""
+
+    def __init__(self, backend: Backend, table: Callable[[], MemberTable]) -> None:
+        self._backend = backend
+        self._table = table
+        self.member_records: Records = ()
+
+    def load(self) -> Mapping[bytes, Records]:
+        buckets = dict(self._backend.load())
+        self.member_records = buckets.pop(MEMBERS_BUCKET, ())
+        return buckets
+
+    def commit(self, batch: Batch) -> None:
+        table = self._table()
+        puts, deletes = table.pending_changes()
+        if batch.clear:
+            puts, deletes = table.all_records(), []
+        merged = Batch(
+            tuple(sorted([*batch.puts, *((MEMBERS_BUCKET, key, value) for key, value in puts)])),
+            tuple(sorted([*batch.deletes, *((MEMBERS_BUCKET, key) for key in deletes)])),
+            batch.clear,
+        )
+        self._backend.commit(merged)
+        table.changes_committed()

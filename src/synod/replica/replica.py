@@ -304,6 +304,15 @@ class Replica(Generic[ResultT]):
             if self._reads.pop(request_id, None) is not None:
                 effects.append(Refused(request_id, "read refused: leadership not confirmed"))
 
+    def compact_now(self) -> None:
+        """Fold the applied prefix into a snapshot now, whatever the threshold. A runtime asks
+        for it when a member is added, so that the newcomer is sent a snapshot (which names the
+        configuration) rather than the log from its first entry."""
+        if self._compaction_index is not None or self._applied <= self._snapshot_index:
+            return
+        self._compaction_index = self._applied
+        self.engine.compact(self._applied, self.machine.snapshot())
+
     def _maybe_compact(self) -> None:
         """Fold the applied prefix into a snapshot once enough entries have piled up."""
         if self._compaction_index is not None:

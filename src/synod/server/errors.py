@@ -39,3 +39,11 @@ class NotLeader(ServingError):
 
 class BadTransferee(ServingError):
     """Leadership cannot go to that member (unknown, a learner, or this node)."""
+
+
+class LearnerNotReady(ServingError):
+    """The learner's log is too far behind the leader's to promote it."""
+
+
+class MembershipRejected(ServingError):
+    """The membership change does not fit the configuration (the message says why)."""

@@ -45,7 +45,7 @@ from synod.core.ids import NO_NODE, LogIndex, NodeId
 from synod.core.log import Membership
 from synod.kv import commands
 from synod.kv.etcd_machine import EtcdMachine, EtcdResult
-from synod.kv.mvcc import MvccLimits, MvccStore, RangeRequest
+from synod.kv.mvcc import MvccLimits, RangeRequest
 from synod.replica import Replica, ReplicaConfig
 from synod.replica.effects import Done, Effect, MembershipApplied, Redirected, Refused
 from synod.replica.leases import LeaseClock, LeaseClockConfig, expire_command
@@ -60,6 +60,7 @@ from synod.server.errors import (
     ServerStopped,
     TooManyRequests,
 )
+from synod.server.membership import ClusterMembership
 from synod.server.peer_calls import CallKind, PeerCall, PeerReply, node_codec
 from synod.server.transport import Codec, Transport, TransportConfig
 from synod.storage.disk import OsDisk
@@ -89,11 +90,14 @@ class Status:
     is_learner: bool
 
 
-class Node:
+class Node(ClusterMembership):
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.member_id = config.node_id
-        self.cluster_id = config.cluster_id
+        self.removed = asyncio.Event()
+        """Set when this member learns it was removed from the cluster (it should stop)."""
+        self._dialed: dict[NodeId, tuple[str, int]] = {}
+        self._reconciling = False
         self.members: dict[NodeId, Member] = {member.node_id: member for member in config.members}
         self._rng = random.Random()
         self._boot = self._rng.getrandbits(64).to_bytes(8, "big")
@@ -101,6 +105,8 @@ class Node:
         self._pending: dict[bytes, asyncio.Future[EtcdResult]] = {}
         self._calls: dict[int, asyncio.Future[PeerReply]] = {}
         self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        """Helpers that may be cancelled at any point (publishing, dialing peers)."""
         self._ticker: asyncio.Task[None] | None = None
         self._ready_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -125,7 +131,7 @@ class Node:
             os.path.join(data_dir, KV_DIR), map_size_bytes=config.quota_backend_bytes
         )
         limits = MvccLimits()
-        self.machine = EtcdMachine(limits, MvccStore.open(self.backend, limits), self.backend)
+        self.machine = EtcdMachine.open(self.backend, limits)
         self.engine = self._new_engine()
         self.replica: Replica[EtcdResult] = Replica(
             self.engine,
@@ -133,6 +139,7 @@ class Node:
             self.machine,
             ReplicaConfig(snapshot_entries_threshold=config.snapshot_entries),
         )
+        self.seed_members()  # after the replica may have restored the bootstrap snapshot
         self.transport = Transport(
             self._transport_config(), self._codec(), self._on_message, self._rng
         )
@@ -143,11 +150,10 @@ class Node:
         """Recovery happened at construction: join the cluster's traffic and start ticking."""
         config = self.config
         await self.transport.start()
-        for member in self.members.values():
-            if member.node_id != self.member_id:
-                self._add_peer(member)
         self._ticker = asyncio.create_task(self._tick_loop(), name="tick")
         self._ready_task = asyncio.create_task(self._ready_loop(), name="ready")
+        self._tasks.append(asyncio.create_task(self.publish_loop(), name="publish"))
+        self.reconcile_peers()
         logger.info(
             "member %x (%s) started: cluster %x, applied %d, %d members",
             self.member_id,
@@ -184,19 +190,15 @@ class Node:
     def _codec(self) -> Codec:
         return node_codec(Codec(encode_message, decode_message))
 
-    def _add_peer(self, member: Member) -> None:
-        host, port = host_port(member.peer_urls[0], "peer URL")
-        self.transport.add_peer(member.node_id, host, port)
-
     async def stop(self) -> None:
         """Finish what is in hand, fail what waits, close files and sockets."""
         if self._stopping:
             return
         self._stopping = True
-        if self._ticker is not None:
-            self._ticker.cancel()
+        for task in [*self._tasks, *([self._ticker] if self._ticker else [])]:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+                await task
         if self._ready_task is not None:
             self._wake()
             await self._ready_task  # finishes the Ready in hand and flushes the keyspace
@@ -208,7 +210,7 @@ class Node:
             if not future.done():
                 future.set_exception(ServerStopped("the server is stopping"))
         await self.transport.close()
-        self.machine.store.flush()
+        self.machine.flush()
         self.backend.sync()
         self.backend.close()
         self._disk.shutdown(wait=True)
@@ -434,8 +436,12 @@ class Node:
 
     def _answer_call(self, call: PeerCall) -> None:
         ok, payload = True, b""
-        if not self.is_leader:
+        if call.kind is CallKind.REMOVED:
+            ok, payload = self.answer_membership_call(call)
+        elif not self.is_leader:
             ok, payload = False, b"not the leader"
+        elif call.kind is CallKind.CHANGE_MEMBERSHIP:
+            ok, payload = self.answer_membership_call(call)
         elif call.kind is CallKind.PROPOSE:
             try:
                 self._live_replica().propose_envelope(call.payload)
@@ -491,11 +497,12 @@ class Node:
         for message in ready.early_messages:
             transport.send(message)
         overlapped = ready.snapshot is None and ready.compaction is None
+        early: list[Effect[EtcdResult]] = []
         if overlapped:
             loop = asyncio.get_running_loop()
             persisted = loop.run_in_executor(self._disk, replica.persist, ready)
-            effects = replica.apply(ready)
-            self._after_apply(ready, effects)
+            early = replica.apply(ready)
+            self._after_apply(ready, early)
             await persisted
         else:
             replica.persist(ready)
@@ -510,11 +517,17 @@ class Node:
             self._answer(effects)  # applied above; only the engine advanced here
         else:
             self._after_apply(ready, effects)
+        # Configuration changes act on the engine (a compaction for a newcomer, say), which
+        # must not happen while the Ready is in flight: only now, after advance.
+        for effect in [*early, *effects]:
+            if isinstance(effect, MembershipApplied):
+                self.on_membership_applied(effect.change)
 
     def _after_apply(self, ready: Ready, effects: list[Effect[EtcdResult]]) -> None:
         self._answer(effects)
         if ready.committed_entries or ready.snapshot is not None:
             self._unflushed = True
+            self.reconcile_peers()
             self._sync_leases()
             for listener in list(self._listeners):
                 listener()
@@ -533,7 +546,7 @@ class Node:
         self._unflushed = False
         loop = asyncio.get_running_loop()
         self._flushed_at = loop.time()
-        await loop.run_in_executor(self._disk, self.machine.store.flush)
+        await loop.run_in_executor(self._disk, self.machine.flush)
 
     def _on_role(self, role: Role) -> None:
         if role is Role.LEADER and not self.leases.leading:
@@ -558,10 +571,8 @@ class Node:
                     future = self._pending.get(request_id)
                     if future is not None and not future.done():
                         future.set_exception(LeaderChanged(reason))
-                case MembershipApplied():
-                    pass
-                case Redirected():
-                    pass
+                case MembershipApplied() | Redirected():
+                    pass  # membership: after the Ready (``_carry_out``)
 
     # -- helpers ---------------------------------------------------------------------------------
 

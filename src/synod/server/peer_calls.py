@@ -8,6 +8,10 @@ which answers with a ``PeerReply`` carrying the same ``call_id``. Kinds:
   entry applies. The leader replies only to refuse (``ok`` false, ``payload`` the reason).
 - ``KEEP_ALIVE`` and ``TIME_TO_LIVE``: ``payload`` is the lease id (8 bytes, big-endian); the
   reply's payload is the remaining TTL in seconds (8 bytes, signed), -1 for no such lease.
+- ``CHANGE_MEMBERSHIP``: ``payload`` is an encoded ``MembershipChange`` for the leader to
+  propose; a refusal's payload says why (``synod.server.membership``).
+- ``REMOVED``: a notice, sent to a member that was removed from the cluster, so that it stops
+  (the leader no longer replicates to it, so it may never apply its own removal).
 
 Both travel through the peer transport in the node codec: one tag byte, then either the
 engine's own encoding (tag 0) or a msgpack array (tags 1 and 2). Decoding bad bytes raises
@@ -37,6 +41,8 @@ class CallKind(enum.IntEnum):
     PROPOSE = 1
     KEEP_ALIVE = 2
     TIME_TO_LIVE = 3
+    CHANGE_MEMBERSHIP = 4
+    REMOVED = 5
 
 
 @dataclass(frozen=True, slots=True)
