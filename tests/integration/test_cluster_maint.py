@@ -68,7 +68,12 @@ def member_by_name(cluster: LocalCluster, name: str) -> dict[str, Any]:
 
 
 def test_member_list_shows_every_founder_with_its_urls(cluster: LocalCluster) -> None:
+    # Each member publishes its client URLs through the log once it runs (as etcd does).
+    deadline = time.monotonic() + 15
     listed = member_list(cluster)
+    while not all(m.get("clientURLs") for m in listed["members"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        listed = member_list(cluster)
     members = sorted(listed["members"], key=lambda member: member["name"])
     assert [member["name"] for member in members] == ["m1", "m2", "m3"]
     for member, ours in zip(members, cluster.members, strict=True):
