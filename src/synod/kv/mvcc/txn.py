@@ -97,7 +97,7 @@ def _check_intervals(ops: tuple[RequestOp, ...]) -> _Writes:
     writes = _Writes(set(), [])
     for op in ops:
         if isinstance(op, DeleteRangeRequest):
-            writes.deletes.append(key_range(op.key, op.range_end))
+            writes.deletes.append(_literal_range(op))
     for op in ops:
         if isinstance(op, TxnRequest):
             _merge_nested(writes, _check_intervals(op.success), _check_intervals(op.failure))
@@ -107,6 +107,15 @@ def _check_intervals(ops: tuple[RequestOp, ...]) -> _Writes:
                 raise DuplicateKey
             writes.puts.add(op.key)
     return writes
+
+
+def _literal_range(delete: DeleteRangeRequest) -> KeyRange:
+    """The keys etcd's duplicate check takes a delete to cover: ``[key, range_end)`` compared as
+    plain bytes. A from-key delete (``range_end`` ``b"\\x00"``) so conflicts with no put, though
+    it does delete the put key when applied: etcd 3.4 accepts such a txn, and so does Synod."""
+    if not delete.range_end:
+        return key_range(delete.key, delete.range_end)
+    return KeyRange(delete.key, delete.range_end)
 
 
 def _merge_nested(writes: _Writes, then: _Writes, otherwise: _Writes) -> None:
