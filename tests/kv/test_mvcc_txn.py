@@ -260,6 +260,24 @@ def test_a_from_key_delete_never_conflicts_with_a_put() -> None:
     assert store.range(RangeRequest(FROM_KEY, FROM_KEY)).kvs == ()
 
 
+def test_a_delete_of_nothing_before_any_write_reports_the_old_revision() -> None:
+    """etcd 3.4's DeleteRange answers the txn's begin revision until something has changed."""
+    store = sample()
+    response = store.txn(
+        TxnRequest(
+            success=(
+                DeleteRangeRequest(b"none"),
+                PutRequest(b"k"),
+                DeleteRangeRequest(b"none"),
+                DeleteRangeRequest(b"b"),
+            )
+        )
+    )
+    assert response.revision == 5
+    assert [r.revision for r in response.responses] == [4, 5, 5, 5]
+    assert [getattr(r, "deleted", None) for r in response.responses] == [0, None, 0, 1]
+
+
 def test_txn_ops_limit_is_configurable() -> None:
     store = MvccStore(MvccLimits(txn_ops_max=2))
     store.txn(TxnRequest(success=ops(2)))
