@@ -31,7 +31,8 @@ def plain(value: object) -> object:
         names = [n for n in value.__slots__ if n not in ("cluster_id", "member_id", "raft_term")]
         return {name: plain(getattr(value, name, None)) for name in names}
     if hasattr(value, "kvs") and hasattr(value, "count"):
-        return {"kvs": plain(list(value.kvs)), "count": value.count, "more": value.more}
+        ranged: Any = value  # aetcd's result types are untyped
+        return {"kvs": plain(list(ranged.kvs)), "count": ranged.count, "more": ranged.more}
     if hasattr(value, "ListFields"):
         return {
             field.name: plain(item)

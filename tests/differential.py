@@ -63,9 +63,7 @@ def ask(stub: rpc_pb2_grpc.KVStub, method: str, request: Message) -> Answer:
     try:
         response: Message = getattr(stub, method)(request, timeout=CALL_SECONDS_MAX)
     except grpc.RpcError as error:
-        code: grpc.StatusCode = error.code()  # type: ignore[attr-defined]
-        details: str = error.details()  # type: ignore[attr-defined]
-        return (code.name, details)
+        return (error.code().name, error.details() or "")
     return normalize(response)
 
 

@@ -50,7 +50,7 @@ def serves_leases(cluster: LocalCluster) -> bool:
         try:
             rpc_pb2_grpc.LeaseStub(channel).LeaseLeases(rpc_pb2.LeaseLeasesRequest(), timeout=5)
         except grpc.RpcError as error:
-            return error.code() != grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined]
+            return error.code() != grpc.StatusCode.UNIMPLEMENTED
     return True
 
 

@@ -56,7 +56,6 @@ class Both:
         assert code == 0, f"etcdctl {' '.join(args)} failed: {err}"
         return out
 
-
     def fails(self, *args: str) -> str:
         """Like ``run`` for a command that must fail on both: the error text etcdctl printed."""
         outputs = [etcdctl(cluster, args, None) for cluster in (self.etcd, self.synod)]
@@ -66,7 +65,9 @@ class Both:
         return err
 
 
-def etcdctl(cluster: LocalCluster, args: tuple[str, ...], stdin: str | None) -> tuple[int, str, str]:
+def etcdctl(
+    cluster: LocalCluster, args: tuple[str, ...], stdin: str | None
+) -> tuple[int, str, str]:
     binary = etcdctl_binary()
     assert binary is not None
     endpoint = cluster.members[0].endpoint

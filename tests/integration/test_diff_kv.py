@@ -177,9 +177,7 @@ def test_delete_range(pair: Pair) -> None:
     pair.same("DeleteRange", rpc_pb2.DeleteRangeRequest(key=b"d/a", prev_kv=True))
     pair.same("DeleteRange", rpc_pb2.DeleteRangeRequest(key=b"d/a", prev_kv=True))
     pair.same("DeleteRange", rpc_pb2.DeleteRangeRequest(key=b"d/b", range_end=b"d/d"))
-    pair.same(
-        "DeleteRange", rpc_pb2.DeleteRangeRequest(key=b"d/", range_end=b"d0", prev_kv=True)
-    )
+    pair.same("DeleteRange", rpc_pb2.DeleteRangeRequest(key=b"d/", range_end=b"d0", prev_kv=True))
     pair.same("DeleteRange", rpc_pb2.DeleteRangeRequest(key=b"d0", range_end=b"\0", prev_kv=True))
     pair.same("DeleteRange", rpc_pb2.DeleteRangeRequest(key=b"d/z", range_end=b"d/a"))
     error(pair.same("DeleteRange", rpc_pb2.DeleteRangeRequest(key=b"")))
@@ -197,7 +195,9 @@ def txn_keys(pair: Pair) -> Pair:
     return pair
 
 
-def txn(pair: Pair, compare: list[Compare], success: list[RequestOp], failure: list[RequestOp]) -> Answer:
+def txn(
+    pair: Pair, compare: list[Compare], success: list[RequestOp], failure: list[RequestOp]
+) -> Answer:
     return pair.same("Txn", rpc_pb2.TxnRequest(compare=compare, success=success, failure=failure))
 
 
