@@ -174,7 +174,7 @@ class Workload:
             key=self.key(), target=target, result=rng.choice(rpc_pb2.Compare.CompareResult.values())
         )
         if rng.random() < 0.2:
-            compare.range_end = b"w0"
+            compare.range_end = rng.choice((b"w0", b"\0", self.key()))
         number = rng.randint(0, self.revision)
         if target == rpc_pb2.Compare.VALUE:
             compare.value = rng.choice(WORKLOAD_VALUES)
@@ -188,7 +188,9 @@ class Workload:
             compare.lease = 0
         return compare
 
-    def operation(self) -> rpc_pb2.RequestOp:
+    def operation(self, depth: int = 0) -> rpc_pb2.RequestOp:
+        if depth == 0 and self.rng.random() < 0.1:
+            return rpc_pb2.RequestOp(request_txn=self.txn(depth + 1))
         choice = self.rng.randrange(3)
         if choice == 0:
             return rpc_pb2.RequestOp(request_put=self.put())
@@ -196,12 +198,13 @@ class Workload:
             return rpc_pb2.RequestOp(request_range=self.range())
         return rpc_pb2.RequestOp(request_delete_range=self.delete())
 
-    def txn(self) -> rpc_pb2.TxnRequest:
+    def txn(self, depth: int = 0) -> rpc_pb2.TxnRequest:
+        """A txn of up to two compares and two ops a branch; one level of nesting at most."""
         rng = self.rng
         return rpc_pb2.TxnRequest(
             compare=[self.compare() for _ in range(rng.randrange(3))],
-            success=[self.operation() for _ in range(rng.randrange(3))],
-            failure=[self.operation() for _ in range(rng.randrange(3))],
+            success=[self.operation(depth) for _ in range(rng.randrange(3))],
+            failure=[self.operation(depth) for _ in range(rng.randrange(3))],
         )
 
     def step(self) -> Step:

@@ -86,7 +86,10 @@ def test_put_ignore_flags(pair: Pair) -> None:
 
 def test_put_bad_requests(pair: Pair) -> None:
     assert error(pair.put(b"", b"x"))[0] == "INVALID_ARGUMENT"
+    error(pair.put(b"", b"x", ignore_value=True))
     error(pair.put(b"p/lease", b"x", lease=987654321))
+    error(pair.put(b"p/large", b"x" * (1024 * 1024 + 600 * 1024)))
+    pair.put(b"p/big", b"x" * (1024 * 1024))
 
 
 # ---- Range.
@@ -166,6 +169,7 @@ def test_range_serializable_answers_the_same(ranged: Pair) -> None:
 def test_range_bad_requests(pair: Pair) -> None:
     assert error(pair.range(b""))[0] == "INVALID_ARGUMENT"
     error(pair.range(b"", range_end=b"z"))
+    error(pair.range(b"", range_end=b"\0"))
 
 
 # ---- DeleteRange.
@@ -283,6 +287,11 @@ def test_txn_errors(txn_keys: Pair) -> None:
     error(txn(txn_keys, compares, [], []))
     error(txn(txn_keys, [], [put_op(b"")], []))
     error(txn(txn_keys, [], [range_op(b"t/a", revision=10**6)], []))
+    error(txn(txn_keys, [], [RequestOp()], []))
+    error(txn(txn_keys, [Compare(key=b"", target=Compare.VERSION, version=1)], [], []))
+    error(txn(txn_keys, [], [delete_op(b"")], []))
+    txn(txn_keys, [Compare(key=b"t/a", target=Compare.VALUE)], [range_op(b"t/a")], [])
+    txn(txn_keys, [Compare(key=b"t/a", target=Compare.MOD)], [range_op(b"t/a")], [])
 
 
 # ---- A seeded random workload.
@@ -310,6 +319,8 @@ def test_compaction(pair: Pair) -> None:
     pair.put(b"c/a", b"2")
     now = response(pair.range(b"c/a")).header.revision
     error(pair.same("Compact", rpc_pb2.CompactionRequest(revision=now + 1)))
+    pair.same("Compact", rpc_pb2.CompactionRequest(revision=-1))
+    pair.same("Compact", rpc_pb2.CompactionRequest(revision=0))
     pair.same("Compact", rpc_pb2.CompactionRequest(revision=now - 1, physical=True))
     error(pair.same("Compact", rpc_pb2.CompactionRequest(revision=now - 1)))
     error(pair.same("Compact", rpc_pb2.CompactionRequest(revision=now - 2)))
