@@ -5,7 +5,8 @@ Before anything is read (etcd's v3rpc/key.go):
      held to what the outer one left (limit minus the outer max);
   2. every request's own checks (empty key, ignore_* with a value/lease, empty RequestOp);
   3. duplicates, on both branches: a key put twice, or put and covered by a delete, in one branch
-     (nested txns included; then and else of one nested txn may put the same key).
+     (nested txns included; then and else of one nested txn may put the same key). "Covered"
+     is etcd's literal ``[key, range_end)``, so a from-key delete covers no put.
 Then (etcd's apply.go) every compare, nested ones included, is evaluated against the state
 before the txn, which fixes the path of branches taken before any write is made.
 """
