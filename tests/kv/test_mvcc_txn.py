@@ -197,7 +197,6 @@ def ops(count: int, key: bytes = b"k") -> tuple[RequestOp, ...]:
         (TxnRequest(failure=(PutRequest(b"k"), PutRequest(b"k"))), DuplicateKey),  # untaken branch
         (TxnRequest(success=(PutRequest(b"k"), DeleteRangeRequest(b"k"))), DuplicateKey),
         (TxnRequest(success=(DeleteRangeRequest(b"a", b"z"), PutRequest(b"k"))), DuplicateKey),
-        (TxnRequest(success=(DeleteRangeRequest(b"a", FROM_KEY), PutRequest(b"k"))), DuplicateKey),
         (
             TxnRequest(success=(PutRequest(b"k"), TxnRequest(failure=(PutRequest(b"k"),)))),
             DuplicateKey,
@@ -248,6 +247,35 @@ def test_txn_errors_write_nothing(request_: TxnRequest, error: type[MvccError]) 
 )
 def test_txns_that_are_allowed(request_: TxnRequest) -> None:
     sample().txn(request_)
+
+
+def test_a_from_key_delete_never_conflicts_with_a_put() -> None:
+    """etcd 3.4 compares a delete's range_end as plain bytes in its duplicate check, so a
+    from-key delete covers no put; the delete runs, then the put (observed on 3.4.23)."""
+    store = sample()
+    store.txn(TxnRequest(success=(DeleteRangeRequest(b"a", FROM_KEY), PutRequest(b"k", b"v"))))
+    kvs = store.range(RangeRequest(FROM_KEY, FROM_KEY)).kvs
+    assert [(kv.key, kv.value) for kv in kvs] == [(b"k", b"v")]
+    store.txn(TxnRequest(success=(PutRequest(b"a"), DeleteRangeRequest(b"a", FROM_KEY))))
+    assert store.range(RangeRequest(FROM_KEY, FROM_KEY)).kvs == ()
+
+
+def test_a_delete_of_nothing_before_any_write_reports_the_old_revision() -> None:
+    """etcd 3.4's DeleteRange answers the txn's begin revision until something has changed."""
+    store = sample()
+    response = store.txn(
+        TxnRequest(
+            success=(
+                DeleteRangeRequest(b"none"),
+                PutRequest(b"k"),
+                DeleteRangeRequest(b"none"),
+                DeleteRangeRequest(b"b"),
+            )
+        )
+    )
+    assert response.revision == 5
+    assert [r.revision for r in response.responses] == [4, 5, 5, 5]
+    assert [getattr(r, "deleted", None) for r in response.responses] == [0, None, 0, 1]
 
 
 def test_txn_ops_limit_is_configurable() -> None:

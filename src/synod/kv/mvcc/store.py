@@ -354,8 +354,9 @@ def _apply_op(writer: Writer, op: RequestOp, nested: Iterator[TxnPath]) -> Respo
 
 
 def _txn_with_revision(response: TxnResponse, revision: int) -> TxnResponse:
-    """etcd gives every write response inside a txn the txn's header revision; a range keeps
-    the revision it read at (the one before the txn until the txn's first write)."""
+    """etcd gives a put inside a txn the txn's header revision; a range keeps the revision it
+    read at, and a delete the one it answered with: both are the revision before the txn until
+    the txn's first change (a delete of nothing ahead of any write reports the old revision)."""
     inner = tuple(_with_revision(nested, revision) for nested in response.responses)
     return dataclasses.replace(response, revision=revision, responses=inner)
 
@@ -363,6 +364,6 @@ def _txn_with_revision(response: TxnResponse, revision: int) -> TxnResponse:
 def _with_revision(response: ResponseOp, revision: int) -> ResponseOp:
     if isinstance(response, TxnResponse):
         return _txn_with_revision(response, revision)
-    if isinstance(response, RangeResponse):
+    if isinstance(response, RangeResponse | DeleteRangeResponse):
         return response
     return dataclasses.replace(response, revision=revision)

@@ -5,7 +5,8 @@ Before anything is read (etcd's v3rpc/key.go):
      held to what the outer one left (limit minus the outer max);
   2. every request's own checks (empty key, ignore_* with a value/lease, empty RequestOp);
   3. duplicates, on both branches: a key put twice, or put and covered by a delete, in one branch
-     (nested txns included; then and else of one nested txn may put the same key).
+     (nested txns included; then and else of one nested txn may put the same key). "Covered"
+     is etcd's literal ``[key, range_end)``, so a from-key delete covers no put.
 Then (etcd's apply.go) every compare, nested ones included, is evaluated against the state
 before the txn, which fixes the path of branches taken before any write is made.
 """
@@ -97,7 +98,7 @@ def _check_intervals(ops: tuple[RequestOp, ...]) -> _Writes:
     writes = _Writes(set(), [])
     for op in ops:
         if isinstance(op, DeleteRangeRequest):
-            writes.deletes.append(key_range(op.key, op.range_end))
+            writes.deletes.append(_literal_range(op))
     for op in ops:
         if isinstance(op, TxnRequest):
             _merge_nested(writes, _check_intervals(op.success), _check_intervals(op.failure))
@@ -107,6 +108,15 @@ def _check_intervals(ops: tuple[RequestOp, ...]) -> _Writes:
                 raise DuplicateKey
             writes.puts.add(op.key)
     return writes
+
+
+def _literal_range(delete: DeleteRangeRequest) -> KeyRange:
+    """The keys etcd's duplicate check takes a delete to cover: ``[key, range_end)`` compared as
+    plain bytes. A from-key delete (``range_end`` ``b"\\x00"``) so conflicts with no put, though
+    it does delete the put key when applied: etcd 3.4 accepts such a txn, and so does Synod."""
+    if not delete.range_end:
+        return key_range(delete.key, delete.range_end)
+    return KeyRange(delete.key, delete.range_end)
 
 
 def _merge_nested(writes: _Writes, then: _Writes, otherwise: _Writes) -> None:
