@@ -31,6 +31,7 @@ import itertools
 import logging
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,8 +57,10 @@ from synod.server.errors import (
     RequestTimeout,
     RequestTooLarge,
     ServerStopped,
+    ServingError,
     TooManyRequests,
 )
+from synod.server.metrics import NodeMetrics
 from synod.server.peer_calls import CallKind, PeerCall, PeerReply, node_codec
 from synod.server.transport import Codec, Transport, TransportConfig
 from synod.storage.disk import OsDisk
@@ -100,6 +103,8 @@ class Node:
         self._stopping = False
         self._listeners: list[Callable[[], None]] = []
         self._lease_changes_seen = -1
+        self.metrics = NodeMetrics()
+        self._leader_seen = NO_NODE
         self.leases = LeaseClock(LeaseClockConfig(tick_seconds=config.heartbeat_ms / 1000))
         founding = Membership(frozenset(member.node_id for member in config.members))
         data_dir = config.data_dir
@@ -247,13 +252,18 @@ class Node:
         deadline = loop.time() + self.config.request_timeout_ms / 1000
         future: asyncio.Future[EtcdResult] = loop.create_future()
         self._pending[request_id] = future
+        self.metrics.proposals_pending += 1
         try:
             while not await self._propose_or_forward(request_id, payload, deadline):
                 if loop.time() >= deadline:
                     raise RequestTimeout("request timed out")
                 await asyncio.sleep(self.config.heartbeat_ms / 1000)
             return await self._until(future, deadline)
+        except ServingError:
+            self.metrics.proposals_failed += 1
+            raise
         finally:
+            self.metrics.proposals_pending -= 1
             self._pending.pop(request_id, None)
             replica.abandon(request_id)
 
@@ -455,14 +465,20 @@ class Node:
         transport = self.transport
         for message in ready.early_messages:
             transport.send(message)
+        started_s = time.perf_counter()
         replica.persist(ready)
+        if ready.entries or ready.hard_state is not None or ready.snapshot is not None:
+            self.metrics.wal_fsync_s.observe(time.perf_counter() - started_s)
         for message in ready.messages:
             transport.send(message)
         effects = replica.finish(ready)
         if ready.committed_entries or ready.snapshot is not None:
+            started_s = time.perf_counter()
             self.machine.store.flush()
+            self.metrics.backend_commit_s.observe(time.perf_counter() - started_s)
         if ready.soft_state is not None:
             self._on_role(ready.soft_state.role)
+            self._on_leader(ready.soft_state.leader)
         self._answer(effects)
         if ready.committed_entries or ready.snapshot is not None:
             self._sync_leases()
@@ -475,6 +491,12 @@ class Node:
             logger.info("member %x is the leader of term %d", self.member_id, self.term)
         elif role is not Role.LEADER and self.leases.leading:
             self.leases.step_down()
+
+    def _on_leader(self, leader: NodeId) -> None:
+        if leader not in (NO_NODE, self._leader_seen):
+            self.metrics.leader_changes_seen += 1
+        if leader != NO_NODE:
+            self._leader_seen = leader
 
     def _sync_leases(self) -> None:
         if self.machine.lease_changes != self._lease_changes_seen:
