@@ -59,35 +59,43 @@ def classify(first_bytes: bytes) -> Protocol | None:
 class _Pipe(asyncio.Protocol):
     """One side of a splice: what arrives here is written to ``peer``."""
 
-    def __init__(self, peer: asyncio.Transport | None = None) -> None:
+    def __init__(self, peer: asyncio.Transport, partner: _Pipe | None = None) -> None:
         self.transport: asyncio.Transport | None = None
         self.peer = peer
+        self.partner = partner
+        """The protocol of the other side, once both exist (set on both)."""
+        self.got_eof = False
+        if partner is not None:
+            partner.partner = self
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=PIPE_WRITE_BUFFER_BYTES_HIGH)
 
     def data_received(self, data: bytes) -> None:
-        assert self.peer is not None, "a pipe reads only once both sides exist"
         self.peer.write(data)
 
     def eof_received(self) -> bool:
+        """Pass the half-close on; once both directions are closed, close both sockets."""
+        self.got_eof = True
+        partner = self.partner
+        if partner is not None and partner.got_eof:
+            self.peer.close()
+            return False
         peer = self.peer
-        if peer is not None and not peer.is_closing() and peer.can_write_eof():
+        if not peer.is_closing() and peer.can_write_eof():
             peer.write_eof()
             return True
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.peer is not None:
-            self.peer.close()
+        self.peer.close()
 
     def pause_writing(self) -> None:
-        if self.peer is not None:
-            self.peer.pause_reading()
+        self.peer.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.peer is not None and not self.peer.is_closing():
+        if not self.peer.is_closing():
             self.peer.resume_reading()
 
 
@@ -128,7 +136,7 @@ class _Sniffer(asyncio.Protocol):
             logger.warning("cannot reach the gRPC server: %s", error)
             client.close()
             return
-        client_side = _Pipe(upstream)
+        client_side = _Pipe(upstream, partner=upstream_side)
         client.set_protocol(client_side)
         client_side.connection_made(client)
         upstream.write(first)
@@ -136,7 +144,7 @@ class _Sniffer(asyncio.Protocol):
             upstream.close()
         else:
             client.resume_reading()
-        assert upstream_side.peer is client
+        assert upstream_side.partner is client_side
 
     def _to_http(self, transport: asyncio.Transport, first: bytes) -> None:
         loop = asyncio.get_running_loop()
@@ -194,6 +202,7 @@ class FrontListener:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+            await self._server.wait_closed()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

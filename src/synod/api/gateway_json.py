@@ -5,7 +5,8 @@ Rules (reference, section 5):
   uint64 as strings, bytes as standard base64, enums by name, zero values omitted (a oneof
   member that is set is written even when zero). Compact, no spaces.
 - Input: proto or lowerCamel names, numbers or quoted numbers, enum names or numbers; unknown
-  fields ignored; an empty body is ``{}``. A streaming body is one or more JSON objects one
+  fields ignored, unknown enum names refused; an empty body is ``{}``; a unary call takes the
+  first object of the body. A streaming body is one or more JSON objects one
   after another.
 - Errors: a unary failure is HTTP status from the gRPC code (etcd's table; FailedPrecondition
   is 412 as etcd 3.4 answers) with body ``{"error":m,"message":m,"code":n}``; a failure in a
@@ -17,10 +18,11 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 M = TypeVar("M", bound=Message)
@@ -93,9 +95,34 @@ def decode(value: object, kind: type[M]) -> M:
     if not isinstance(value, dict):
         raise BadJson(f"expected a JSON object for {kind.DESCRIPTOR.name}")
     try:
-        return json_format.ParseDict(value, kind(), ignore_unknown_fields=True)
+        return json_format.ParseDict(_known_only(value, cast(Descriptor, kind.DESCRIPTOR)), kind())
     except json_format.ParseError as error:
         raise BadJson(str(error)) from None
+
+
+def _known_only(value: dict[str, object], descriptor: Descriptor) -> dict[str, object]:
+    """``value`` without the keys ``descriptor`` does not define, at every depth.
+
+    Unknown fields are ignored as etcd ignores them, while everything else is parsed
+    strictly (json_format's own lenient mode would also let unknown enum names through,
+    which etcd refuses)."""
+    known: dict[str, object] = {}
+    for key, item in value.items():
+        field = descriptor.fields_by_name.get(key) or _by_json_name(descriptor, key)
+        if field is None:
+            continue
+        nested: Descriptor | None = field.message_type
+        if nested is not None and isinstance(item, dict):
+            known[key] = _known_only(item, nested)
+        elif nested is not None and isinstance(item, list):
+            known[key] = [_known_only(x, nested) if isinstance(x, dict) else x for x in item]
+        else:
+            known[key] = item
+    return known
+
+
+def _by_json_name(descriptor: Descriptor, name: str) -> FieldDescriptor | None:
+    return next((f for f in descriptor.fields if f.json_name == name), None)
 
 
 def error_body(code: grpc.StatusCode, message: str) -> bytes:

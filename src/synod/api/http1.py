@@ -65,21 +65,24 @@ class Limits:
     body_bytes_max: int = 4 * 1024 * 1024
 
 
-async def _line(reader: asyncio.StreamReader) -> bytes:
+async def _line(reader: asyncio.StreamReader, limits: Limits) -> bytes:
     try:
-        return await reader.readuntil(b"\n")
+        line = await reader.readuntil(b"\n")
     except asyncio.LimitOverrunError:
         raise BadRequest(400, "line too long") from None
     except asyncio.IncompleteReadError as error:
         if error.partial:
             raise BadRequest(400, "connection closed inside a request") from None
         raise
+    if len(line) > limits.line_bytes_max:
+        raise BadRequest(400, "line too long")
+    return line
 
 
 async def read_request(reader: asyncio.StreamReader, limits: Limits) -> Request | None:
     """The next request on the connection; None at a clean end of the connection."""
     try:
-        first = await _line(reader)
+        first = await _line(reader, limits)
     except asyncio.IncompleteReadError:
         return None
     parts = first.decode("latin-1").strip().split(" ")
@@ -88,7 +91,7 @@ async def read_request(reader: asyncio.StreamReader, limits: Limits) -> Request 
     method, target, version = parts
     headers: dict[str, str] = {}
     for _ in range(limits.headers_max + 1):
-        line = (await _line(reader)).decode("latin-1").rstrip("\r\n")
+        line = (await _line(reader, limits)).decode("latin-1").rstrip("\r\n")
         if not line:
             break
         name, separator, value = line.partition(":")
@@ -119,13 +122,13 @@ async def _body(reader: asyncio.StreamReader, headers: dict[str, str], limits: L
 async def _chunked_body(reader: asyncio.StreamReader, limits: Limits) -> bytes:
     body = bytearray()
     while True:
-        size_text = (await _line(reader)).split(b";")[0].strip()
+        size_text = (await _line(reader, limits)).split(b";")[0].strip()
         try:
             size = int(size_text, 16)
         except ValueError:
             raise BadRequest(400, "bad chunk size") from None
         if size == 0:
-            while (await _line(reader)).strip():
+            while (await _line(reader, limits)).strip():
                 pass  # trailers are read and dropped
             return bytes(body)
         if len(body) + size > limits.body_bytes_max:
