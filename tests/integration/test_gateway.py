@@ -104,7 +104,8 @@ def test_etcd3gw_lease(cluster: LocalCluster) -> None:
     gw = client(cluster, 0)
     lease = gw.lease(ttl=30)
     assert gw.put("gw/leased", "x", lease=lease)
-    assert b"gw/leased" in lease.keys()
+    attached = lease.keys()
+    assert b"gw/leased" in attached
     assert 0 < lease.ttl() <= 30
     assert lease.refresh() > 0
     assert lease.revoke()
