@@ -25,6 +25,8 @@ async def exchange(raw: bytes, limits: Limits | None = None) -> tuple[bytes, lis
 
     async def handler(request: Request) -> Response | StreamingResponse:
         seen.append(request)
+        if request.path == "/boom":
+            raise RuntimeError("handler bug")
         if request.path == "/stream":
 
             async def chunks() -> AsyncIterator[bytes]:
@@ -105,5 +107,17 @@ def test_malformed_and_oversized_requests_are_refused() -> None:
         long_line = b"GET /" + b"a" * 200 + b" HTTP/1.1\r\n\r\n"
         out, seen = await exchange(long_line, Limits(line_bytes_max=100))
         assert not seen
+
+    run(scenario())
+
+
+def test_a_failing_handler_answers_500_and_the_connection_goes_on() -> None:
+    raw = b"GET /boom HTTP/1.1\r\n\r\nPOST /after HTTP/1.1\r\nContent-Length: 2\r\n\r\nok"
+
+    async def scenario() -> None:
+        out, seen = await exchange(raw)
+        assert [request.path for request in seen] == ["/boom", "/after"]
+        assert out.startswith(b"HTTP/1.1 500 ")
+        assert out.endswith(b"echo:ok")
 
     run(scenario())

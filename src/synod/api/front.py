@@ -160,6 +160,8 @@ class _Sniffer(asyncio.Protocol):
     async def _serve_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await self.front.http_handler(reader, writer)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            pass  # the client went away
         finally:
             writer.close()
             with contextlib.suppress(OSError, ConnectionError):

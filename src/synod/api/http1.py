@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
+
+logger = logging.getLogger("synod.api")
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +209,11 @@ async def serve_connection(
             return
         if request is None:
             return
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except Exception:
+            logger.exception("HTTP handler failed on %s %s", request.method, request.path)
+            response = Response(500, b"Internal Server Error\n")
         if isinstance(response, StreamingResponse):
             await write_stream(reader, writer, response)
             return
