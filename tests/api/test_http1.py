@@ -121,3 +121,37 @@ def test_a_failing_handler_answers_500_and_the_connection_goes_on() -> None:
         assert out.endswith(b"echo:ok")
 
     run(scenario())
+
+
+def test_a_client_going_away_ends_an_endless_stream() -> None:
+    """As a watch through the gateway ends: the producer is closed when the client leaves."""
+    closed = asyncio.Event()
+
+    async def forever() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield b"tick\n"
+                await asyncio.sleep(0.01)
+        finally:
+            closed.set()
+
+    async def handler(request: Request) -> Response | StreamingResponse:
+        return StreamingResponse(forever())
+
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await serve_connection(reader, writer, handler, Limits())
+        writer.close()
+
+    async def scenario() -> None:
+        server = await asyncio.start_server(on_connection, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /v3/watch HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+        assert b"tick" in await reader.readuntil(b"tick\n")
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.wait_for(closed.wait(), 5)
+        server.close()
+        await server.wait_closed()
+
+    run(scenario())
