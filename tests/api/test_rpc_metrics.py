@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import grpc
+import pytest
 
 from synod.api.exposition import RpcCounters
 from synod.api.rpc_metrics import RpcCountingInterceptor
@@ -53,12 +54,9 @@ def test_calls_are_counted_with_their_codes() -> None:
                 echo = channel.unary_unary("/test.Svc/Echo", _identity, _identity)
                 assert await echo(b"a") == b"a"
                 assert await echo(b"b") == b"b"
-                try:
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
                     await echo(b"refuse")
-                except grpc.aio.AioRpcError as error:
-                    assert error.code() is grpc.StatusCode.NOT_FOUND
-                else:
-                    raise AssertionError("the refusal did not arrive")
+                assert refused.value.code() is grpc.StatusCode.NOT_FOUND
                 each = channel.stream_stream("/test.Svc/Each", _identity, _identity)
                 call = each(iter([b"x", b"y"]))
                 assert [reply async for reply in call] == [b"X", b"Y"]
