@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 from google.protobuf import message_factory
@@ -220,7 +219,7 @@ class Gateway:
 
     async def _call(
         self, binding: Binding, requests: list[Message], context: GatewayContext
-    ) -> AsyncIterator[Message]:
+    ) -> AsyncGenerator[Message, None]:
         """The call's responses, counted in ``rpcs`` like a gRPC call."""
         route = binding.route
         labels = (binding.kind, f"etcdserverpb.{route.service}", route.method)
@@ -244,7 +243,7 @@ class Gateway:
         finally:
             self.rpcs.on_end(*labels, code_name(code))
 
-    async def _lines(self, responses: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    async def _lines(self, responses: AsyncGenerator[Message, None]) -> AsyncIterator[bytes]:
         try:
             async for message in responses:
                 yield gj.encode_stream_item(message)
@@ -252,4 +251,4 @@ class Gateway:
             yield gj.stream_error_line(failed.code, failed.message)
         finally:
             with contextlib.suppress(Exception):
-                await responses.aclose()  # type: ignore[attr-defined]
+                await responses.aclose()
