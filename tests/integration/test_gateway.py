@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from tests.cluster import LocalCluster, etcd_command, running
 
 HTTP_SECONDS_MAX = 10.0
+UNHEALTHY_SECONDS_MAX = 20.0
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +158,7 @@ EXPECTED_METRICS = {
     "etcd_network_peer_received_bytes_total": "counter",
     "grpc_server_started_total": "counter",
     "grpc_server_handled_total": "counter",
+    "etcd_server_health_success": "counter",
 }
 
 
@@ -178,6 +181,7 @@ def parse_exposition(text: str) -> tuple[dict[str, str], dict[str, list[tuple[st
 def test_metrics_have_etcds_names_and_numbers(cluster: LocalCluster) -> None:
     gw = client(cluster, 0)
     gw.put("gw/metrics", "x")
+    assert http(f"{cluster.members[0].client_url}/health")[0] == 200
     texts = {}
     for member in cluster.members:
         status, body = http(f"{member.client_url}/metrics")
@@ -199,6 +203,7 @@ def test_metrics_have_etcds_names_and_numbers(cluster: LocalCluster) -> None:
     leaders = [parse_exposition(text)[1]["etcd_server_is_leader"][0][1] for text in texts.values()]
     assert sorted(leaders) == [0.0, 0.0, 1.0]
     _, first = parse_exposition(texts["m1"])
+    assert first["etcd_server_health_success"][0][1] >= 1
     handled = dict(first["grpc_server_handled_total"])
     assert any('grpc_method="Put"' in labels and value >= 1 for labels, value in handled.items())
 
@@ -311,3 +316,20 @@ def test_same_plain_http_answers_as_etcd(cluster: LocalCluster, etcd: LocalClust
         got_status, got_body = http(f"{cluster.members[0].client_url}{path}", body)
         assert got_status == expected_status
         assert set(json.loads(got_body)) == set(json.loads(expected_body))
+
+
+# -- last, as it breaks the cluster: no quorum, no health -----------------------------------------
+
+
+def test_health_is_false_without_a_quorum(cluster: LocalCluster) -> None:
+    survivor = cluster.members[0]
+    for member in cluster.members[1:]:
+        cluster.kill(member)
+    deadline = time.monotonic() + UNHEALTHY_SECONDS_MAX
+    answer = http(f"{survivor.client_url}/health")
+    while answer[0] == 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        answer = http(f"{survivor.client_url}/health")
+    assert answer == (503, b'{"health":"false"}\n')
+    _, samples = parse_exposition(http(f"{survivor.client_url}/metrics")[1].decode())
+    assert samples["etcd_server_health_failures"][0][1] >= 1

@@ -35,6 +35,14 @@ class RpcCounters:
         self.handled[(kind, service, method, code)] += 1
 
 
+@dataclass(slots=True)
+class HealthCounts:
+    """Answers of ``/health`` since start (etcd_server_health_success / _failures)."""
+
+    success: int = 0
+    failures: int = 0
+
+
 def _number(value: float) -> str:
     if math.isinf(value):
         return "+Inf"
@@ -188,9 +196,22 @@ def _rpcs(out: Exposition, rpcs: RpcCounters) -> None:
         out.sample("grpc_server_handled_total", count, labels)
 
 
-def render(node: Node, rpcs: RpcCounters) -> bytes:
+def render(node: Node, rpcs: RpcCounters, health: HealthCounts | None = None) -> bytes:
     out = Exposition()
     _server(out, node)
+    if health is not None:
+        out.metric(
+            "etcd_server_health_success",
+            "counter",
+            "The total number of successful health checks",
+            health.success,
+        )
+        out.metric(
+            "etcd_server_health_failures",
+            "counter",
+            "The total number of failed health checks",
+            health.failures,
+        )
     _storage(out, node)
     _network(out, node)
     _rpcs(out, rpcs)

@@ -30,7 +30,7 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
 from synod.api import gateway_json as gj
-from synod.api.exposition import CONTENT_TYPE, RpcCounters, render
+from synod.api.exposition import CONTENT_TYPE, HealthCounts, RpcCounters, render
 from synod.api.gateway_call import CallFailed, GatewayContext, call, metadata_of
 from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from synod.api.http1 import Request, Response, StreamingResponse
@@ -150,6 +150,7 @@ class Gateway:
     ) -> None:
         self.node = node
         self.rpcs = rpcs if rpcs is not None else RpcCounters()
+        self.health = HealthCounts()
         self.bindings = bind(routes, servicers)
 
     async def handle(self, request: Request) -> Response | StreamingResponse:
@@ -174,7 +175,9 @@ class Gateway:
     async def _health(self) -> Response:
         healthy = await self.healthy()
         if healthy:
+            self.health.success += 1
             return _text(200, '{"health":"true"}')
+        self.health.failures += 1
         return _text(503, '{"health":"false"}\n')
 
     async def healthy(self) -> bool:
@@ -188,7 +191,7 @@ class Gateway:
         return not isinstance(result, BaseException)
 
     async def _metrics(self) -> Response:
-        return Response(200, render(self.node, self.rpcs), CONTENT_TYPE, CORS_HEADERS)
+        return Response(200, render(self.node, self.rpcs, self.health), CONTENT_TYPE, CORS_HEADERS)
 
     # -- the gateway -----------------------------------------------------------------------------
 
