@@ -21,29 +21,37 @@ PROBE_SECONDS_MAX = 20
 Step = Callable[[Any], Awaitable[object]]
 
 
+HEADER_IDS = ("cluster_id", "member_id", "raft_term")
+
+
 def plain(value: object) -> object:
     """A JSON-able picture of an aetcd result; headers keep only the revision."""
+    if value is None or isinstance(value, bool | int | str | float):
+        return value
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
     if isinstance(value, list | tuple):
         return [plain(item) for item in value]
-    if hasattr(value, "__slots__"):
-        names = [n for n in value.__slots__ if n not in ("cluster_id", "member_id", "raft_term")]
-        return {name: plain(getattr(value, name, None)) for name in names}
-    if hasattr(value, "kvs") and hasattr(value, "count"):
+    return _fields(value)
+
+
+def _fields(value: object) -> object:
+    """An object's fields by name, whatever kind of object aetcd returned."""
+    found: dict[str, object]
+    if isinstance(value, dict):
+        found = {str(name): item for name, item in value.items()}
+    elif hasattr(value, "__slots__"):
+        found = {name: getattr(value, name, None) for name in value.__slots__}
+    elif hasattr(value, "kvs") and hasattr(value, "count"):
         ranged: Any = value  # aetcd's result types are untyped
-        return {"kvs": plain(list(ranged.kvs)), "count": ranged.count, "more": ranged.more}
-    if hasattr(value, "ListFields"):
-        return {
-            field.name: plain(item)
-            for field, item in value.ListFields()
-            if field.name not in ("cluster_id", "member_id", "raft_term")
-        }
-    if value is None or isinstance(value, bool | int | str | float):
-        return value
-    if hasattr(value, "__dict__"):
-        return {name: plain(item) for name, item in vars(value).items() if name[0] != "_"}
-    return repr(value)
+        found = {"kvs": list(ranged.kvs), "count": ranged.count, "more": ranged.more}
+    elif hasattr(value, "ListFields"):
+        found = {field.name: item for field, item in value.ListFields()}
+    elif hasattr(value, "__dict__"):
+        found = {name: item for name, item in vars(value).items() if name[0] != "_"}
+    else:
+        return repr(value)
+    return {name: plain(item) for name, item in found.items() if name not in HEADER_IDS}
 
 
 async def kv_steps(client: Any) -> dict[str, object]:

@@ -32,6 +32,7 @@ import itertools
 import logging
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,9 +59,11 @@ from synod.server.errors import (
     RequestTimeout,
     RequestTooLarge,
     ServerStopped,
+    ServingError,
     TooManyRequests,
 )
 from synod.server.membership import ClusterMembership
+from synod.server.metrics import NodeMetrics
 from synod.server.peer_calls import CallKind, PeerCall, PeerReply, node_codec
 from synod.server.transport import Codec, Transport, TransportConfig
 from synod.storage.disk import OsDisk
@@ -116,6 +119,8 @@ class Node(ClusterMembership):
         """One thread for fsyncs and LMDB commits, so they keep their order."""
         self._unflushed = False
         self._flushed_at = 0.0
+        self.metrics = NodeMetrics()
+        self._leader_seen = NO_NODE
         self.leases = LeaseClock(LeaseClockConfig(tick_seconds=config.heartbeat_ms / 1000))
         founding = Membership(frozenset(member.node_id for member in config.members))
         data_dir = config.data_dir
@@ -264,13 +269,18 @@ class Node(ClusterMembership):
         deadline = loop.time() + self.config.request_timeout_ms / 1000
         future: asyncio.Future[EtcdResult] = loop.create_future()
         self._pending[request_id] = future
+        self.metrics.proposals_pending += 1
         try:
             while not await self._propose_or_forward(request_id, payload, deadline):
                 if loop.time() >= deadline:
                     raise RequestTimeout("request timed out")
                 await asyncio.sleep(self.config.heartbeat_ms / 1000)
             return await self._until(future, deadline)
+        except ServingError:
+            self.metrics.proposals_failed += 1
+            raise
         finally:
+            self.metrics.proposals_pending -= 1
             self._pending.pop(request_id, None)
             replica.abandon(request_id)
 
@@ -500,12 +510,12 @@ class Node(ClusterMembership):
         early: list[Effect[EtcdResult]] = []
         if overlapped:
             loop = asyncio.get_running_loop()
-            persisted = loop.run_in_executor(self._disk, replica.persist, ready)
+            persisted = loop.run_in_executor(self._disk, self._persist, ready)
             early = replica.apply(ready)
             self._after_apply(ready, early)
             await persisted
         else:
-            replica.persist(ready)
+            self._persist(ready)
         for message in ready.messages:
             transport.send(message)
         effects = replica.finish(ready)
@@ -513,6 +523,7 @@ class Node(ClusterMembership):
             await self._flush()
         if ready.soft_state is not None:
             self._on_role(ready.soft_state.role)
+            self._on_leader(ready.soft_state.leader)
         if overlapped:
             self._answer(effects)  # applied above; only the engine advanced here
         else:
@@ -522,6 +533,13 @@ class Node(ClusterMembership):
         for effect in [*early, *effects]:
             if isinstance(effect, MembershipApplied):
                 self.on_membership_applied(effect.change)
+
+    def _persist(self, ready: Ready) -> None:
+        """The Ready's writes, made durable (on the disk thread, or here for a snapshot)."""
+        started_s = time.perf_counter()
+        self.replica.persist(ready)
+        if ready.entries or ready.hard_state is not None or ready.snapshot is not None:
+            self.metrics.wal_fsync_s.observe(time.perf_counter() - started_s)
 
     def _after_apply(self, ready: Ready, effects: list[Effect[EtcdResult]]) -> None:
         self._answer(effects)
@@ -546,7 +564,12 @@ class Node(ClusterMembership):
         self._unflushed = False
         loop = asyncio.get_running_loop()
         self._flushed_at = loop.time()
-        await loop.run_in_executor(self._disk, self.machine.flush)
+        await loop.run_in_executor(self._disk, self._flush_timed)
+
+    def _flush_timed(self) -> None:
+        started_s = time.perf_counter()
+        self.machine.flush()
+        self.metrics.backend_commit_s.observe(time.perf_counter() - started_s)
 
     def _on_role(self, role: Role) -> None:
         if role is Role.LEADER and not self.leases.leading:
@@ -554,6 +577,12 @@ class Node(ClusterMembership):
             logger.info("member %x is the leader of term %d", self.member_id, self.term)
         elif role is not Role.LEADER and self.leases.leading:
             self.leases.step_down()
+
+    def _on_leader(self, leader: NodeId) -> None:
+        if leader not in (NO_NODE, self._leader_seen):
+            self.metrics.leader_changes_seen += 1
+        if leader != NO_NODE:
+            self._leader_seen = leader
 
     def _sync_leases(self) -> None:
         if self.machine.lease_changes != self._lease_changes_seen:
