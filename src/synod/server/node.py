@@ -72,6 +72,8 @@ from synod.storage.wal_storage import WalStorage
 
 logger = logging.getLogger("synod.server")
 
+INLINE_PERSIST_S = 0.0005
+"""Below this recent average, a Ready is persisted on the loop rather than the disk thread."""
 FLUSH_INTERVAL_S = 0.1
 """How often applied changes are committed to LMDB (one transaction for all of them)."""
 
@@ -119,6 +121,8 @@ class Node(ClusterMembership):
         """One thread for fsyncs and LMDB commits, so they keep their order."""
         self._unflushed = False
         self._flushed_at = 0.0
+        self._persist_ewma_s = INLINE_PERSIST_S
+        """Recent time to persist a Ready (a moving average over about 16 of them)."""
         self.metrics = NodeMetrics()
         self._leader_seen = NO_NODE
         self.leases = LeaseClock(LeaseClockConfig(tick_seconds=config.heartbeat_ms / 1000))
@@ -506,7 +510,11 @@ class Node(ClusterMembership):
         transport = self.transport
         for message in ready.early_messages:
             transport.send(message)
-        overlapped = ready.snapshot is None and ready.compaction is None
+        overlapped = (
+            ready.snapshot is None
+            and ready.compaction is None
+            and self._persist_ewma_s >= INLINE_PERSIST_S
+        )
         early: list[Effect[EtcdResult]] = []
         if overlapped:
             loop = asyncio.get_running_loop()
@@ -535,11 +543,15 @@ class Node(ClusterMembership):
                 self.on_membership_applied(effect.change)
 
     def _persist(self, ready: Ready) -> None:
-        """The Ready's writes, made durable (on the disk thread, or here for a snapshot)."""
+        """The Ready's writes, made durable: on the disk thread when persisting is slow
+        enough to be worth overlapping, otherwise here (a thread hand-off costs more than a
+        fast fdatasync, and every hop is on the commit path)."""
         started_s = time.perf_counter()
         self.replica.persist(ready)
         if ready.entries or ready.hard_state is not None or ready.snapshot is not None:
-            self.metrics.wal_fsync_s.observe(time.perf_counter() - started_s)
+            took_s = time.perf_counter() - started_s
+            self.metrics.wal_fsync_s.observe(took_s)
+            self._persist_ewma_s += (took_s - self._persist_ewma_s) / 16
 
     def _after_apply(self, ready: Ready, effects: list[Effect[EtcdResult]]) -> None:
         self._answer(effects)
