@@ -129,3 +129,10 @@ def test_clients_homed_on_a_corrupt_node_rebind_so_the_cluster_stays_live():
     # Seed 7 corrupts node 6 while every client is homed on it; they must move elsewhere.
     outcome = run_spec(RunSpec("raft", 5, 7, 3000, swarm=True, disk="wal"))
     assert outcome.violations == (), outcome.spec.replay_command()
+
+
+def test_a_repaired_log_does_not_apply_entries_a_later_record_had_overwritten():
+    """Seed 6472 of the WAL soak: a bit flip hit the records that overwrote an uncommitted
+    suffix; the repaired node used the salvaged commit index and applied a stale entry."""
+    outcome = run_spec(RunSpec("raft", 3, 6472, 1500, swarm=True, disk="wal"))
+    assert outcome.violations == (), outcome.spec.replay_command()

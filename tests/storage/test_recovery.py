@@ -147,7 +147,7 @@ def repaired(disk: SimDisk, original: WalStorage, damaged_name: str, offset: int
     assert storage.repair_until() >= original.last_index()
     before, after = original.hard_state, storage.hard_state
     assert (after.term, after.vote) == (before.term, before.vote)
-    assert after.commit == min(before.commit, storage.last_index())
+    assert after.commit <= min(before.commit, storage.last_index())  # the prefix's own
     assert len(storage.wal.segments) == 1
     again = reopen(disk)
     assert again.wal.damage is None
@@ -481,3 +481,24 @@ def test_a_compaction_that_opens_a_segment_outlives_the_segments_it_removed():
     ]
     storage.save(hard(1, 1, index + 1), [entry(index + 1, 1)])
     assert content(reopen(disk)) == content(storage)
+
+
+def test_a_repair_keeps_the_prefixs_commit_not_one_counting_overwritten_entries():
+    """Entries 4 and 5 of term 1 are replaced by term 2 ones, which then commit. Damage in
+    the replacement leaves the stale term-1 entries in the prefix: the salvaged commit (5)
+    would apply them; the prefix's own commit (3) cannot."""
+    disk, storage = fresh()
+    storage.save(hard(1, 1, 3), [entry(i, 1, b"o" * 40) for i in range(1, 6)])
+    name = storage.wal.segment_names[-1]
+    storage.save(hard(2, 2, 3), [entry(4, 2, b"n" * 40), entry(5, 2, b"n" * 40)])
+    storage.save(hard(2, 2, 5))
+    storage.save(entries=[entry(6, 2)])
+    overwrite = next(
+        offset for offset, record in records_of(disk, name) if record == entry(4, 2, b"n" * 40)
+    )
+    disk.flip_bit(name, overwrite + HEADER_BYTES + 20)
+    recovered = reopen(disk)
+    assert recovered.wal.damage is not None
+    assert [e.term for e in recovered.all_entries()[3:5]] == [1, 1], "the stale suffix remains"
+    assert recovered.hard_state == hard(2, 2, 3)
+    assert recovered.repair_until() >= 6

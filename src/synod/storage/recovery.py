@@ -47,8 +47,9 @@ salvages what decodes after it (resynchronizing past every damaged span):
   intact entry index, plus, for every damaged span, one index per smallest possible entry record
   that fits in it.
 
-The log is then rewritten as that prefix, the salvaged hard state (commit clamped to the
-prefix) and a ``RepairMarker(until)``. While the log is shorter than ``until`` the node neither
+The log is then rewritten as that prefix, the salvaged term and vote with the prefix's own
+commit index (a later commit may count entries that overwrote the prefix's uncommitted
+suffix), and a ``RepairMarker(until)``. While the log is shorter than ``until`` the node neither
 votes nor campaigns; it still accepts a leader's entries and acknowledges what it has truly
 stored. Why that is safe: a committed entry the node lost is held by a quorum; every leader
 elected without this node's vote has it (its voters form a quorum, which meets that quorum in
@@ -414,7 +415,11 @@ def _salvage(disk: Disk, names: list[str], damaged: _Damaged, state: LogState) -
     last = state.last_index()
     term = max(hard_state.term, state.last_term())
     vote = hard_state.vote if term == hard_state.term else NO_NODE
-    state.hard_state = HardState(term, vote, LogIndex(min(hard_state.commit, last)))
+    # The commit index is the prefix's own: the salvaged one may count entries that later
+    # records overwrote in the prefix (an uncommitted suffix replaced after the damage), and
+    # committed entries are never overwritten, so the prefix's commit is sound for it.
+    commit = LogIndex(min(state.hard_state.commit, hard_state.commit, last))
+    state.hard_state = HardState(term, vote, commit)
     until = LogIndex(salvage.until) if salvage.until > last else NO_INDEX
     state.repair_until = LogIndex(max(state.repair_until, until))
     state.note_progress()
