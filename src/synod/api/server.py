@@ -83,7 +83,11 @@ class ApiServer:
             front = FrontListener(host, port, self.grpc_port, serve_http)
             self.ports.append(await front.start())
             self._fronts.append(front)
-        logger.info("serving clients on %s", ", ".join(self.listen_client_urls))
+        logger.info(
+            "serving clients on %s (gRPC inside on 127.0.0.1:%d)",
+            ", ".join(self.listen_client_urls),
+            self.grpc_port,
+        )
 
     async def stop(self, grace_s: float = 1.0) -> None:
         for front in self._fronts:
