@@ -282,13 +282,25 @@ class PaxosEngine:
             self.log.stable_snapshot_to(meta.index)
             self.log.restored_to(meta.index)
         if ready.entries:
-            last = ready.entries[-1]
-            self.log.stable_to(last.index, last.term)
+            self._stable_to(ready.entries)
             if self.role is Role.LEADER:
                 self._maybe_commit()
         if ready.committed_entries:
             self.log.applied_to(max(self.log.applied, ready.committed_entries[-1].index))
         assert self.log.applied <= self.log.committed <= self.log.last_index()
+
+    def _stable_to(self, written: tuple[Entry, ...]) -> None:
+        """Mark ``written`` durable, unless the log changed since at or below it. A matching
+        last (slot, ballot) proves nothing here (Raft's log matching does not hold: an
+        acceptor keeps older values after a rewritten range), so compare the entries."""
+        log = self.log
+        offset = log.unstable_offset
+        first, last = written[0].index, written[-1].index
+        if not log.unstable or last < offset or first > offset:
+            return
+        pending = log.unstable[: last - offset + 1]
+        if pending == list(written[offset - first :]):
+            log.stable_to(last, written[-1].term)
 
     def _is_early(self, message: PaxosMessage) -> bool:
         """Only a leader's messages may leave before the fsync: an acceptor's answers (and a
@@ -623,7 +635,7 @@ class PaxosEngine:
         progress = self._progress[node]
         if progress.snapshot:
             return
-        while progress.inflight < self.config.inflight_messages_max:
+        while progress.inflight < progress.window(self.config.inflight_messages_max):
             if progress.next > self.log.last_index():
                 return
             try:
@@ -656,7 +668,7 @@ class PaxosEngine:
             if progress.acknowledged(message.prev, message.last):
                 progress.progressed = True
                 self._maybe_commit()
-        else:
+        elif not progress.probing or message.prev == progress.match:
             # A hole: everything up to its chosen index is the chosen values, like ours.
             chosen = min(message.commit, self.log.committed)
             progress.match = LogIndex(max(progress.match, chosen))

@@ -19,13 +19,18 @@ class Progress:
     next: LogIndex
     inflight: int = 0
     snapshot: LogIndex = NO_INDEX
+    probing: bool = False
     progressed: bool = False
     """``match`` moved since the last heartbeat interval; if not, lost messages are assumed
     and ``next`` rewinds."""
     active: bool = False
     """Heard from since the last quorum check."""
 
+    def window(self, inflight_max: int) -> int:
+        return 1 if self.probing else inflight_max
+
     def rewind(self) -> None:
+        self.probing = True
         self.next = LogIndex(self.match + 1)
         self.inflight = 0
         self.snapshot = NO_INDEX
@@ -34,6 +39,7 @@ class Progress:
         """Slots ``prev + 1 .. last`` were accepted; True if ``match`` moved."""
         self.inflight = max(0, self.inflight - 1)
         if prev <= self.match < last:
+            self.probing = False
             self.match = last
             self.next = LogIndex(max(self.next, last + 1))
             if self.snapshot and self.match >= self.snapshot:
