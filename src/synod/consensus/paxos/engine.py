@@ -521,6 +521,11 @@ class PaxosEngine:
             return
         if self.role is Role.CANDIDATE and message.term == self.promised:
             self._record_promise(message)
+        elif self.role is Role.LEADER and message.term == self.promised and message.granted:
+            progress = self._progress.get(message.source)
+            if progress is not None:  # a promise that came after the quorum's
+                progress.chosen_held(LogIndex(min(message.commit, self.log.committed)))
+                self._send_accepts(message.source)
 
     # -- acceptor: phase 2 and learning ---------------------------------------------------------
 
@@ -664,15 +669,13 @@ class PaxosEngine:
         if progress is None:
             return
         progress.active = True
+        progress.chosen_held(LogIndex(min(message.commit, self.log.committed)))
         if message.ok:
             if progress.acknowledged(message.prev, message.last):
                 progress.progressed = True
                 self._maybe_commit()
         elif not progress.probing or message.prev == progress.match:
-            # A hole: everything up to its chosen index is the chosen values, like ours.
-            chosen = min(message.commit, self.log.committed)
-            progress.match = LogIndex(max(progress.match, chosen))
-            progress.rewind()
+            progress.rewind()  # a hole: resend from what it holds
         self._send_accepts(message.source)
 
     def _on_heartbeat_ack(self, message: HeartbeatAck) -> None:
@@ -684,6 +687,7 @@ class PaxosEngine:
         if progress is None:
             return
         progress.active = True
+        progress.chosen_held(LogIndex(min(message.commit, self.log.committed)))
         self._reads.ack(message.source, message.read_round)
         self._release_reads()
 

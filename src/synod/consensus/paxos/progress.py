@@ -35,6 +35,12 @@ class Progress:
         self.inflight = 0
         self.snapshot = NO_INDEX
 
+    def chosen_held(self, chosen: LogIndex) -> None:
+        """The acceptor knows slots up to ``chosen`` are chosen: it holds those values."""
+        if chosen > self.match:
+            self.match = chosen
+            self.next = LogIndex(max(self.next, chosen + 1))
+
     def acknowledged(self, prev: LogIndex, last: LogIndex) -> bool:
         """Slots ``prev + 1 .. last`` were accepted; True if ``match`` moved."""
         self.inflight = max(0, self.inflight - 1)
