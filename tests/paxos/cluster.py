@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from synod.consensus.paxos import PaxosEngine
-from synod.consensus.paxos.messages import PaxosMessage
 from synod.consensus.storage import MemoryStorage
 from synod.core.config import EngineConfig
-from synod.core.engine import Ready
+from synod.core.engine import Message, Ready
 from synod.core.ids import LogIndex, NodeId
 from synod.core.log import Entry, Membership
 
@@ -45,9 +44,9 @@ class Cluster:
     )
     factory: Callable[..., PaxosEngine] = PaxosEngine
     nodes: dict[NodeId, Node] = field(default_factory=dict)
-    queue: list[PaxosMessage] = field(default_factory=list)
-    early: list[PaxosMessage] = field(default_factory=list)
-    late: list[PaxosMessage] = field(default_factory=list)
+    queue: list[Message] = field(default_factory=list)
+    early: list[Message] = field(default_factory=list)
+    late: list[Message] = field(default_factory=list)
     readies: dict[NodeId, list[Ready]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -65,7 +64,7 @@ class Cluster:
     def restart(self, node_id: int) -> None:
         """Crash and restart: keep only what the storage holds."""
         node = self.nodes[NodeId(node_id)]
-        self.queue = [m for m in self.queue if m.target != node_id and m.source != node_id]
+        self.queue = [m for m in self.queue if node_id not in (m.target, m.source)]
         self.nodes[NodeId(node_id)] = self._start(NodeId(node_id), node.storage)
 
     def process(self, node_id: int) -> Ready | None:
@@ -93,7 +92,7 @@ class Cluster:
                 return
         raise AssertionError("readies never settle")
 
-    def deliver(self, keep: Callable[[PaxosMessage], bool] = lambda m: True) -> int:
+    def deliver(self, keep: Callable[[Message], bool] = lambda m: True) -> int:
         """Deliver every queued message ``keep`` accepts (the rest are dropped)."""
         batch, self.queue = self.queue, []
         count = 0
@@ -103,7 +102,7 @@ class Cluster:
                 count += 1
         return count
 
-    def stabilize(self, keep: Callable[[PaxosMessage], bool] = lambda m: True) -> None:
+    def stabilize(self, keep: Callable[[Message], bool] = lambda m: True) -> None:
         for _ in range(ROUNDS_MAX):
             self.process_all()
             if not self.queue:

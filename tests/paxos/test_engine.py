@@ -60,17 +60,21 @@ def test_promises_and_acceptances_wait_for_the_fsync_leader_messages_do_not() ->
     cluster = Cluster()
     cluster.engine(1).campaign()
     ready = cluster.process(1)
-    assert ready is not None and ready.hard_state is not None
+    assert ready is not None
+    assert ready.hard_state is not None
     assert ready.hard_state.term == ballot(1, NodeId(1))
     assert ready.hard_state.vote == 1
-    assert {type(m) for m in ready.messages} == {Prepare} and not ready.early_messages
+    assert {type(m) for m in ready.messages} == {Prepare}
+    assert not ready.early_messages
     cluster.deliver()
     promise_ready = cluster.process(2)
-    assert promise_ready is not None and promise_ready.hard_state is not None
+    assert promise_ready is not None
+    assert promise_ready.hard_state is not None
     assert [type(m) for m in promise_ready.messages] == [Promise]
     assert not promise_ready.early_messages
     cluster.stabilize()
-    assert cluster.early and all(isinstance(m, Accept | Heartbeat) for m in cluster.early)
+    assert cluster.early
+    assert all(isinstance(m, Accept | Heartbeat) for m in cluster.early)
     assert any(isinstance(m, Accepted) for m in cluster.late)
     assert not any(isinstance(m, Accepted | Promise) for m in cluster.early)
 
@@ -89,7 +93,9 @@ def test_an_acceptor_refuses_a_lower_ballot_and_the_old_leader_steps_down() -> N
     cluster.deliver(keep=lambda m: m.target == 3)
     cluster.process(3)
     refusals = [m for m in cluster.queue if isinstance(m, Accepted)]
-    assert refusals and not refusals[0].ok and refusals[0].term == cluster.engine(2).term
+    assert refusals
+    assert not refusals[0].ok
+    assert refusals[0].term == cluster.engine(2).term
     assert cluster.engine(3).last_index == last  # nothing accepted from the lower ballot
     cluster.deliver(keep=lambda m: m.target == 1)
     assert cluster.engine(1).role is Role.FOLLOWER
@@ -118,7 +124,8 @@ def test_a_new_leader_re_proposes_the_highest_ballot_value_of_every_slot() -> No
     cluster.engine(1).campaign()
     cluster.stabilize()
     leader = cluster.engine(1)
-    assert leader.role is Role.LEADER and round_of(leader.term) == 4
+    assert leader.role is Role.LEADER
+    assert round_of(leader.term) == 4
     promises = [m for m in cluster.late if isinstance(m, Promise) and m.term == leader.term]
     assert promises[0].source == 2  # the quorum is {1, 2}: slot 2 has two values
     cluster.tick_all()
@@ -144,7 +151,9 @@ def test_an_acceptor_keeps_the_values_after_a_shorter_accepted_batch() -> None:
     log = cluster.log(2)
     assert [(e.index, e.term, e.data) for e in log] == [(2, new, b"x"), (3, old, b"y")]
     reply = cluster.queue[-1]
-    assert isinstance(reply, Accepted) and reply.ok and (reply.prev, reply.last) == (1, 2)
+    assert isinstance(reply, Accepted)
+    assert reply.ok
+    assert (reply.prev, reply.last) == (1, 2)
 
 
 def test_an_accept_past_the_end_of_the_log_is_refused_as_a_hole() -> None:
@@ -154,7 +163,9 @@ def test_an_accept_past_the_end_of_the_log_is_refused_as_a_hole() -> None:
     cluster.engine(2).step(Accept(NodeId(1), NodeId(2), b, LogIndex(4), entry, LogIndex(1)))
     cluster.process(2)
     reply = cluster.queue[-1]
-    assert isinstance(reply, Accepted) and not reply.ok and reply.term == b
+    assert isinstance(reply, Accepted)
+    assert not reply.ok
+    assert reply.term == b
     assert cluster.engine(2).last_index == 1
 
 
@@ -179,7 +190,8 @@ def test_a_read_waits_for_a_quorum_to_confirm_the_ballot() -> None:
     leader = cluster.engine(1)
     leader.read_index(b"r1")
     ready = cluster.process(1)
-    assert ready is not None and not ready.read_states
+    assert ready is not None
+    assert not ready.read_states
     beats = [m for m in cluster.queue if isinstance(m, Heartbeat) and m.read_round]
     assert {m.target for m in beats} == {2, 3}
     cluster.deliver(keep=lambda m: False)  # acknowledgements lost: no answer
@@ -188,7 +200,10 @@ def test_a_read_waits_for_a_quorum_to_confirm_the_ballot() -> None:
     leader.read_index(b"r2")
     cluster.stabilize()
     answered = [s for r in cluster.readies[NodeId(1)] for s in r.read_states]
-    assert answered == [ReadState(leader.commit_index, b"r1"), ReadState(leader.commit_index, b"r2")]
+    assert answered == [
+        ReadState(leader.commit_index, b"r1"),
+        ReadState(leader.commit_index, b"r2"),
+    ]
 
 
 def test_a_follower_forwards_reads_to_the_leader() -> None:
@@ -258,7 +273,9 @@ def test_a_restarted_acceptor_keeps_its_promise() -> None:
     cluster.engine(2).step(Prepare(NodeId(3), NodeId(2), low, LogIndex(2)))
     cluster.process(2)
     reply = cluster.queue[-1]
-    assert isinstance(reply, Promise) and not reply.granted and reply.term == promised
+    assert isinstance(reply, Promise)
+    assert not reply.granted
+    assert reply.term == promised
 
 
 def test_a_restarted_leader_campaigns_in_a_higher_round() -> None:

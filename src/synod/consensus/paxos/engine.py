@@ -382,9 +382,7 @@ class PaxosEngine:
 
     def _own_promise(self, first: LogIndex) -> Promise:
         entries = tuple(self.log.entries(first, UNLIMITED))
-        return Promise(
-            self.node_id, self.node_id, self.promised, True, self.log.committed, entries
-        )
+        return Promise(self.node_id, self.node_id, self.promised, True, self.log.committed, entries)
 
     def _record_promise(self, promise: Promise) -> None:
         self._votes[promise.source] = promise.granted
@@ -438,8 +436,8 @@ class PaxosEngine:
             return []
         values: list[tuple[EntryKind, bytes]] = []
         for index in range(first, max(best) + 1):
-            entry = best.get(index)
-            values.append((entry.kind, entry.data) if entry else (EntryKind.NORMAL, b""))
+            found = best.get(index)
+            values.append((found.kind, found.data) if found else (EntryKind.NORMAL, b""))
         return values
 
     def _check_can_propose(self) -> None:
@@ -458,7 +456,7 @@ class PaxosEngine:
 
     # -- dispatch -------------------------------------------------------------------------------
 
-    def _dispatch(self, message: PaxosMessage) -> None:  # noqa: C901, PLR0912 - one arm per type
+    def _dispatch(self, message: PaxosMessage) -> None:
         match message:
             case Prepare():
                 self._on_prepare(message)
@@ -549,7 +547,10 @@ class PaxosEngine:
             case Heartbeat():
                 self.log.commit_to(min(message.commit, self.log.last_index()))
                 reply = HeartbeatAck(
-                    self.node_id, message.source, self.promised, message.read_round,
+                    self.node_id,
+                    message.source,
+                    self.promised,
+                    message.read_round,
                     self.log.committed,
                 )
                 self._send(reply)
@@ -560,8 +561,13 @@ class PaxosEngine:
         log = self.log
         if message.prev > log.last_index():
             reply = Accepted(
-                self.node_id, message.source, self.promised, False, message.prev,
-                log.last_index(), log.committed,
+                self.node_id,
+                message.source,
+                self.promised,
+                False,
+                message.prev,
+                log.last_index(),
+                log.committed,
             )
             self._send(reply)
             return
@@ -598,7 +604,12 @@ class PaxosEngine:
             log.append(kept)
             self._membership = meta.membership
         reply = Accepted(
-            self.node_id, message.source, self.promised, True, NO_INDEX, meta.index,
+            self.node_id,
+            message.source,
+            self.promised,
+            True,
+            NO_INDEX,
+            meta.index,
             log.committed,
         )
         self._send(reply)
@@ -748,4 +759,3 @@ class PaxosEngine:
             self._leader_read(read)
         else:
             self._refuse_read(read)
-
