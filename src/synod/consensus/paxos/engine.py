@@ -27,6 +27,8 @@ proposer (the leader). The rules, each enforced in this module:
   ballot one round above anything it has seen; acceptors that heard a leader within the
   election timeout ignore prepares (a healthy leader is not preempted), and a leader that hears
   no quorum within that timeout steps down (check quorum).
+- A node whose log a storage repair cut short neither promises nor campaigns until a leader
+  has refilled it past the repair bound (it may have lost values it accepted).
 - Membership is fixed: ``change_membership`` raises ``MembershipUnsupported``.
 """
 
@@ -101,6 +103,7 @@ class PaxosEngine:
             assert self.log.applied <= applied_index <= self.log.committed
             self.log.applied_to(applied_index)
         self._membership = membership
+        self._repair_until = storage.repair_until()
         self._seen = self.promised
         """The highest ballot heard of (promised or refused with): the next round is above it."""
         self.role = Role.FOLLOWER
@@ -179,7 +182,7 @@ class PaxosEngine:
             self.campaign()
 
     def campaign(self) -> None:
-        if self.role is not Role.LEADER and self._is_voter():
+        if self.role is not Role.LEADER and self._is_voter() and not self._repairing():
             self._start_phase1(transfer=False)
 
     def step(self, message: Message) -> None:
@@ -489,6 +492,14 @@ class PaxosEngine:
 
     # -- acceptor: phase 1 ----------------------------------------------------------------------
 
+    def _repairing(self) -> bool:
+        """True while the log, cut short by a repair of damaged storage, has not been refilled
+        by a leader up to the bound on what this node may have accepted: until then it may
+        have lost accepted values, so it neither promises nor campaigns (it still accepts)."""
+        if self._repair_until and self.log.last_index() >= self._repair_until:
+            self._repair_until = NO_INDEX
+        return self._repair_until != NO_INDEX
+
     def _in_lease(self) -> bool:
         return (
             self.config.check_quorum
@@ -503,6 +514,8 @@ class PaxosEngine:
             return
         if not repeat and self._in_lease() and not message.transfer:
             return  # a live leader exists: do not let a stray candidate disrupt it
+        if self._repairing():
+            return  # it may have lost values it accepted: its promise would not report them
         if self.log.first_index() > message.first:
             reply = Promise(self.node_id, message.source, message.term, False, behind=True)
             self._send(reply)
