@@ -25,7 +25,15 @@ from synod.core.config import EngineConfig
 from synod.core.engine import ReadState, Role
 from synod.core.errors import NotLeader
 from synod.core.ids import LogIndex, NodeId, Term
-from synod.core.log import ChangeKind, Entry, HardState, Membership, MembershipChange
+from synod.core.log import (
+    ChangeKind,
+    Entry,
+    HardState,
+    Membership,
+    MembershipChange,
+    Snapshot,
+    SnapshotMeta,
+)
 from tests.paxos.cluster import Cluster, ZeroRng
 
 NO_LEASE = EngineConfig(election_timeout_ticks=10, heartbeat_interval_ticks=1, check_quorum=False)
@@ -291,3 +299,31 @@ def test_a_restarted_leader_campaigns_in_a_higher_round() -> None:
 
 def test_zero_rng_is_the_lower_bound() -> None:
     assert ZeroRng().randrange(10, 20) == 10
+
+
+def test_a_snapshot_received_while_entries_are_in_flight_is_written_before_them() -> None:
+    cluster = Cluster()
+    voters = frozenset(NodeId(n) for n in (1, 2, 3))
+    old = ballot(1, NodeId(3))
+    entries = [Entry(LogIndex(2), old, data=b"a"), Entry(LogIndex(3), old, data=b"b")]
+    cluster.nodes[NodeId(2)].storage = _storage(voters, old, entries)
+    cluster.restart(2)
+    node = cluster.nodes[NodeId(2)]
+    b = ballot(2, NodeId(1))
+    batch = (Entry(LogIndex(4), b, data=b"c"),)
+    node.engine.step(Accept(NodeId(1), NodeId(2), b, LogIndex(3), batch, LogIndex(1)))
+    in_flight = node.engine.ready()
+    assert in_flight is not None
+    assert [e.index for e in in_flight.entries] == [4]
+    meta = SnapshotMeta(LogIndex(3), old, Membership(voters))
+    node.engine.step(InstallSnapshot(NodeId(1), NodeId(2), b, Snapshot(meta, b"state")))
+    node.storage.save(in_flight.hard_state, in_flight.entries, in_flight.snapshot)
+    node.engine.advance(in_flight)
+    after = node.engine.ready()
+    assert after is not None
+    assert after.snapshot is not None
+    assert [e.index for e in after.entries] == [4]  # the kept value, rewritten after it
+    node.storage.save(after.hard_state, after.entries, after.snapshot)
+    node.engine.advance(after)
+    assert node.storage.snapshot().meta.index == 3
+    assert [(e.index, e.data) for e in node.storage.all_entries()] == [(4, b"c")]

@@ -297,6 +297,8 @@ class PaxosEngine:
         last (slot, ballot) proves nothing here (Raft's log matching does not hold: an
         acceptor keeps older values after a rewritten range), so compare the entries."""
         log = self.log
+        if log.unstable_snapshot is not None:
+            return  # a received snapshot will replace the whole log: rewrite what follows it
         offset = log.unstable_offset
         first, last = written[0].index, written[-1].index
         if not log.unstable or last < offset or first > offset:
