@@ -327,3 +327,26 @@ def test_a_snapshot_received_while_entries_are_in_flight_is_written_before_them(
     node.engine.advance(after)
     assert node.storage.snapshot().meta.index == 3
     assert [(e.index, e.data) for e in node.storage.all_entries()] == [(4, b"c")]
+
+
+def test_an_acceptor_that_lost_acknowledged_values_is_resent_them() -> None:
+    cluster = Cluster()
+    cluster.elect(1)
+    for n in range(3):
+        cluster.engine(1).propose(f"put {n}".encode())
+    cluster.stabilize()
+    leader = cluster.engine(1)
+    progress = leader.progress(NodeId(2))
+    assert progress is not None
+    acknowledged = progress.match
+    assert acknowledged == leader.last_index
+    # A repair cut node 2's log back to the bootstrap snapshot: its refusal says so.
+    refusal = Accepted(NodeId(2), NodeId(1), leader.term, False, acknowledged, LogIndex(1))
+    leader.propose(b"put more")
+    cluster.process(1)
+    cluster.queue.clear()
+    leader.step(dataclasses.replace(refusal, commit=LogIndex(1)))
+    assert progress.match == 1
+    cluster.process(1)
+    resent = [m for m in cluster.queue if isinstance(m, Accept) and m.target == 2]
+    assert [m.prev for m in resent] == [1]

@@ -701,6 +701,10 @@ class PaxosEngine:
                 progress.progressed = True
                 self._maybe_commit()
         elif not progress.probing or message.prev == progress.match:
+            if message.last < progress.match:
+                # It holds less than it acknowledged: a repair cut its log (or this refusal is
+                # older than the acknowledgement). Start over from its chosen prefix.
+                progress.match = LogIndex(min(message.commit, self.log.committed))
             progress.rewind()  # a hole: resend from what it holds
         self._send_accepts(message.source)
 

@@ -40,6 +40,8 @@ class Progress:
         if chosen > self.match:
             self.match = chosen
             self.next = LogIndex(max(self.next, chosen + 1))
+        if self.snapshot and self.match >= self.snapshot:
+            self.snapshot = NO_INDEX
 
     def acknowledged(self, prev: LogIndex, last: LogIndex) -> bool:
         """Slots ``prev + 1 .. last`` were accepted; True if ``match`` moved."""
@@ -48,7 +50,9 @@ class Progress:
             self.probing = False
             self.match = last
             self.next = LogIndex(max(self.next, last + 1))
-            if self.snapshot and self.match >= self.snapshot:
-                self.snapshot = NO_INDEX
-            return True
-        return False
+            moved = True
+        else:
+            moved = False
+        if self.snapshot and self.match >= self.snapshot:
+            self.snapshot = NO_INDEX
+        return moved
