@@ -26,7 +26,7 @@ def run(argv: list[str]) -> int:
         (["--ticks", "0"], "--ticks must be > 0"),
         (["--seeds", "9-3"], "must be non-negative and increasing"),
         (["--seeds", "a-b"], "--seeds must look like 1-1000"),
-        (["--engine", "paxos"], "--engine must be one of: raft"),
+        (["--engine", "zab"], "--engine must be one of: paxos, raft"),
         (["--jobs", "0"], "--jobs must be between 1"),
         (["--seeds", "1-2", "--verbose"], "--verbose needs a single --seed"),
         (["--seed", "-1"], "--seed must be non-negative"),

@@ -44,8 +44,27 @@ def _raft() -> EngineFactory:
     return RaftEngine
 
 
-ENGINES: dict[str, Callable[[], EngineFactory]] = {"raft": _raft}
-"""Engine name -> loader of its factory. Register ``paxos`` here when it lands."""
+def _paxos() -> EngineFactory:
+    from synod.consensus.paxos import PaxosEngine  # noqa: PLC0415 (lazy on purpose)
+
+    return PaxosEngine
+
+
+ENGINES: dict[str, Callable[[], EngineFactory]] = {"raft": _raft, "paxos": _paxos}
+"""Engine name -> loader of its factory."""
+
+
+def supports_membership_change(factory: EngineFactory) -> bool:
+    """False for an engine with a fixed configuration (the simulator then runs no membership
+    nemesis, and says so)."""
+    return bool(getattr(factory, "SUPPORTS_MEMBERSHIP_CHANGE", True))
+
+
+def entry_term_is_ballot(factory: EngineFactory) -> bool:
+    """True when an entry's term is the ballot it was accepted in (Multi-Paxos): a chosen
+    value may then be held under different terms on different nodes, so the invariants
+    compare values, not (index, term) pairs."""
+    return bool(getattr(factory, "ENTRY_TERM_IS_BALLOT", False))
 
 
 def lookup_engine(name: str) -> EngineFactory:

@@ -23,6 +23,20 @@ history they need across the whole run:
   corrupted anywhere between the client and a node's keyspace (log, disk, apply) shows up here;
 - acknowledged puts survive: on a node that applied past an acknowledged put, a read at the
   put's revision returns its value, unless that revision was compacted away.
+
+Engines whose entry term is the ballot a value was accepted in (Multi-Paxos, ``by_value``): a
+later leader re-proposes a chosen value in its own ballot, so one chosen value legitimately
+sits under different terms on different nodes, and a slot's neighbours may carry any ballots.
+There the checks compare values, not terms, per rule:
+
+- election safety holds as is (a ballot names its owner: one leader per ballot);
+- log matching keeps its first half only: one value per (slot, ballot) (a ballot's leader
+  proposes one value per slot); the previous-term half is Raft's and does not apply;
+- at most one value chosen per slot and state machine safety compare the applied values
+  (kind and data), whatever ballot they were accepted in; commit agreement by term and leader
+  completeness by term are Raft's (the new leader's log is restamped) and are replaced by a
+  value check on the new leader (``check_leader_values``) where the engine exposes its log;
+- durability counts the nodes that hold the same value on disk at the slot.
 """
 
 from __future__ import annotations
@@ -92,12 +106,17 @@ def check_log_matching(
 
 
 def check_state_machine_safety(
-    applied: dict[LogIndex, tuple[Term, Digest]], node: NodeId, entry: Entry
+    applied: dict[LogIndex, tuple[Term, Digest]],
+    node: NodeId,
+    entry: Entry,
+    *,
+    by_value: bool = False,
 ) -> str | None:
-    """Record ``entry`` as applied (so committed) by ``node``; one entry per index, ever."""
+    """Record ``entry`` as applied (so committed) by ``node``; one entry per index, ever
+    (with ``by_value``: one value per slot, whatever ballot it was accepted in)."""
     value = (entry.term, (entry.kind, entry.data))
     known = applied.setdefault(entry.index, value)
-    if known != value:
+    if known[1] != value[1] or (not by_value and known != value):
         return (
             f"state machine safety: node {node} applied index {entry.index} term {entry.term}, "
             f"another node applied term {known[0]} data {known[1][1][:32]!r} there"
@@ -154,6 +173,29 @@ def check_leader_completeness(
             return (
                 f"leader completeness: node {node} became leader of term {term} without "
                 f"committed index {index} term {expected} (its log has term {held})"
+            )
+    return None
+
+
+def check_leader_values(
+    applied: Mapping[LogIndex, tuple[Term, Digest]],
+    node: NodeId,
+    term: Term,
+    *,
+    log_entry: Callable[[LogIndex], Entry | None],
+    covered_index: LogIndex,
+) -> str | None:
+    """A new leader (by value) holds every value applied anywhere past its snapshot: the
+    Multi-Paxos form of leader completeness (phase 1 must recover every chosen value)."""
+    for index in sorted(applied):
+        if index <= covered_index:
+            continue
+        entry = log_entry(index)
+        if entry is None or (entry.kind, entry.data) != applied[index][1]:
+            held = None if entry is None else entry.data[:32]
+            return (
+                f"leader completeness: node {node} became leader of ballot {term} without the "
+                f"value chosen at slot {index} ({applied[index][1][1][:32]!r}; it holds {held!r})"
             )
     return None
 
@@ -236,7 +278,9 @@ def check_acked_put(node: NodeId, store: MvccStore, put: AckedPut) -> str | None
 class Invariants:
     """The cross-node memory the checks need; ``violations`` collects what they report."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, by_value: bool = False) -> None:
+        self.by_value = by_value
+        """Entry terms are ballots: compare values, not terms (see the module docstring)."""
         self.leaders: dict[Term, NodeId] = {}
         self.records: dict[tuple[LogIndex, Term], LogRecord] = {}
         self.applied: dict[LogIndex, tuple[Term, Digest]] = {}
@@ -256,7 +300,8 @@ class Invariants:
         for position, entry in enumerate(entries):
             if position == 0:
                 previous = log_term(LogIndex(entry.index - 1)) if entry.index > 1 else Term(0)
-            self.report(check_log_matching(self.records, node, entry, previous))
+            shown = None if self.by_value else previous
+            self.report(check_log_matching(self.records, node, entry, shown))
             previous = entry.term
 
     def on_commit(
@@ -268,6 +313,9 @@ class Invariants:
         log_term: Callable[[LogIndex], Term | None],
     ) -> None:
         """``node``, in ``term``, moved its commit index from ``low`` to ``high``."""
+        if self.by_value:
+            self.commit_max = max(self.commit_max, high)
+            return  # terms differ for one value; values are compared when applied
         for index in range(low + 1, high + 1):
             entry_term = log_term(LogIndex(index))
             if entry_term is not None:  # None: folded into a snapshot, recorded before
@@ -279,8 +327,13 @@ class Invariants:
 
     def on_applied(self, node: NodeId, entries: Iterable[Entry], term: Term) -> None:
         for entry in entries:
-            self.report(check_state_machine_safety(self.applied, node, entry))
-            self._commit(node, entry.index, entry.term, term)
+            self.report(
+                check_state_machine_safety(self.applied, node, entry, by_value=self.by_value)
+            )
+            if self.by_value:
+                self.commit_max = max(self.commit_max, entry.index)
+            else:
+                self._commit(node, entry.index, entry.term, term)
 
     def on_leader(
         self,
@@ -288,8 +341,21 @@ class Invariants:
         term: Term,
         log_term: Callable[[LogIndex], Term | None],
         covered_index: LogIndex,
+        log_entry: Callable[[LogIndex], Entry | None] | None = None,
     ) -> None:
         self.report(check_election_safety(self.leaders, node, term))
+        if self.by_value:
+            if log_entry is not None:
+                self.report(
+                    check_leader_values(
+                        self.applied,
+                        node,
+                        term,
+                        log_entry=log_entry,
+                        covered_index=covered_index,
+                    )
+                )
+            return
         low = max(covered_index, LogIndex(0)) + 1
         commits = self.commits
         indexes = (

@@ -8,6 +8,7 @@ engine advanced. Invariants are checked after every step of every node.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 import traceback
@@ -22,7 +23,13 @@ from synod.replica import Done, Effect, MembershipApplied, Redirected, Refused, 
 from synod.replica.leases import LeaseClock
 from synod.sim.clients import ClientDriver
 from synod.sim.config import UNITS_PER_TICK, FaultProfile, SimConfig
-from synod.sim.engines import EngineFactory, SimEngine, lookup_engine
+from synod.sim.engines import (
+    EngineFactory,
+    SimEngine,
+    entry_term_is_ballot,
+    lookup_engine,
+    supports_membership_change,
+)
 from synod.sim.invariants import (
     Invariants,
     check_committed_durable,
@@ -66,12 +73,16 @@ class World:
         log: Logger | None = None,
         machine_factory: MachineFactory | None = None,
     ) -> None:
+        if not supports_membership_change(factory) and config.faults.membership_probability:
+            # A fixed-membership engine (Multi-Paxos for now): no membership nemesis, on purpose.
+            faults = dataclasses.replace(config.faults, membership_probability=0.0)
+            config = dataclasses.replace(config, faults=faults)
         self.config = config
         self.rng = random.Random(config.seed)
         self.stats = SimStats()
         self.scheduler = Scheduler()
         self.network = Network(self.rng, config.faults, self.stats)
-        self.invariants = Invariants()
+        self.invariants = Invariants(by_value=entry_term_is_ballot(factory))
         self._factory = factory
         self._machine_factory = machine_factory or _etcd_machine
         self.keyspace = KeyspaceDriver(self)
@@ -392,7 +403,12 @@ class World:
             return True
         if storage.last_index() < entry.index <= storage.repair_until():
             return True
-        return entry.index <= storage.last_index() and storage.term(entry.index) == entry.term
+        if entry.index > storage.last_index():
+            return False
+        if self.invariants.by_value:
+            held = storage.entries(entry.index, LogIndex(entry.index + 1), 1 << 62)[0]
+            return (held.kind, held.data) == (entry.kind, entry.data)
+        return storage.term(entry.index) == entry.term
 
     def route(self, node: SimNode, effects: Iterable[Effect[EtcdResult]]) -> None:
         for effect in effects:
@@ -494,7 +510,10 @@ class World:
             self.stats.leader_changes += 1
             self._last_leader = node.node_id
         self.log(f"node {node.node_id} becomes leader of term {term}")
-        self.invariants.on_leader(node.node_id, term, engine.log_term, node.covered_index())
+        log_entry = getattr(engine, "log_entry", None)
+        self.invariants.on_leader(
+            node.node_id, term, engine.log_term, node.covered_index(), log_entry
+        )
         node.leases.promote(node.machine.leases())
         node.lease_changes_seen = node.machine.lease_changes
         self.nemesis.on_new_leader(node)
