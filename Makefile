@@ -71,12 +71,14 @@ check: setup
 unit: setup
 	$(BIN)/pytest -q
 
-# The default sweep, part of `make test`: 400 seeds over 3 and 5 nodes with swarm faults,
-# and 200 seeds whose nodes run the real write-ahead log on simulated disks with disk faults.
+# The default sweep, part of `make test`: 400 Raft seeds over 3 and 5 nodes with swarm faults,
+# 200 whose nodes run the real write-ahead log on simulated disks with disk faults, and 200
+# seeds of the Multi-Paxos engine.
 sweep: setup
 	$(BIN)/synod sim --engine raft --nodes 3 --seeds 1-250 --ticks 4000 --jobs $(JOBS)
 	$(BIN)/synod sim --engine raft --nodes 5 --seeds 1-150 --ticks 4000 --jobs $(JOBS)
 	$(BIN)/synod sim --engine raft --nodes 3 --seeds 1-200 --ticks 3000 --disk wal --jobs $(JOBS)
+	$(BIN)/synod sim --engine paxos --nodes 3 --seeds 1-200 --ticks 3000 --jobs $(JOBS)
 
 test: check unit sweep
 
@@ -88,6 +90,9 @@ soak: setup
 	$(BIN)/synod sim --engine raft --nodes 7 --seeds 3001-3300 --ticks 6000 --jobs $(JOBS)
 	$(BIN)/synod sim --engine raft --nodes 3 --seeds 5001-6500 --ticks 4000 --disk wal --jobs $(JOBS)
 	$(BIN)/synod sim --engine raft --nodes 5 --seeds 6501-7000 --ticks 4000 --disk wal --jobs $(JOBS)
+	$(BIN)/synod sim --engine paxos --nodes 3 --seeds 1001-2000 --ticks 6000 --jobs $(JOBS)
+	$(BIN)/synod sim --engine paxos --nodes 5 --seeds 2001-2400 --ticks 6000 --jobs $(JOBS)
+	$(BIN)/synod sim --engine paxos --nodes 3 --seeds 5001-6000 --ticks 4000 --disk wal --jobs $(JOBS)
 
 bench: setup
 	$(BIN)/python -m synod.cli.bench
