@@ -6,6 +6,7 @@ one ``ConfigError`` naming the setting, so ``synod serve`` can print one clear l
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ def cluster_id(member_ids: Sequence[int]) -> int:
     return int.from_bytes(hashlib.sha1(data).digest()[:8], "big")
 
 
+@functools.lru_cache(maxsize=256)
 def host_port(url: str, setting: str) -> tuple[str, int]:
     """``http://host:port`` -> (host, port); a ``ConfigError`` naming ``setting`` otherwise."""
     parts = urlsplit(url)
