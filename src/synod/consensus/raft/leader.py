@@ -230,11 +230,8 @@ class Leadership:
             self._send(TimeoutNow(self.node_id, message.source, self.term))
 
     def _on_append_rejected(self, message: AppendResponse, progress: Progress) -> None:
-        lost = message.log_lost or message.index == progress.match
-        if lost and progress.match > message.hint_index:
-            # The follower repaired a damaged log and lost entries it had acknowledged: it
-            # says so, or it refuses the very entry it acknowledged last (which a follower
-            # with its log intact never does; probing at match + 1 again would loop forever).
+        if message.log_lost and progress.match > message.hint_index:
+            # The follower repaired a damaged log and lost entries it had acknowledged.
             progress.forget_beyond(message.hint_index)
             self._send_append(message.source)
             return
