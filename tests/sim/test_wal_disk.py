@@ -136,3 +136,14 @@ def test_a_repaired_log_does_not_apply_entries_a_later_record_had_overwritten():
     suffix; the repaired node used the salvaged commit index and applied a stale entry."""
     outcome = run_spec(RunSpec("raft", 3, 6472, 1500, swarm=True, disk="wal"))
     assert outcome.violations == (), outcome.spec.replay_command()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known liveness bug: a stale append can switch a repaired follower's log-lost flag "
+    "off early, and the leader then probes at its old match forever (a message storm)",
+)
+def test_a_follower_that_lost_acknowledged_entries_is_probed_from_what_it_holds():
+    """Seed 6483 of the WAL soak."""
+    outcome = run_spec(RunSpec("raft", 3, 6483, 4000, swarm=True, disk="wal"))
+    assert outcome.violations == (), outcome.spec.replay_command()
