@@ -60,11 +60,24 @@ class LocalCluster(localcluster.LocalCluster):
         stdin: str | None = None,
     ) -> str:
         """Run Debian's etcdctl (API v3) against the cluster; its stdout."""
+        done = self._run_etcdctl(args, endpoints, stdin)
+        if check and done.returncode != 0:
+            command = " ".join(done.args)
+            raise AssertionError(f"{command} failed: {done.stderr}{done.stdout}")
+        return done.stdout
+
+    def etcdctl_result(self, *args: str, endpoints: str | None = None) -> str:
+        """Run etcdctl whatever its exit code: its stdout and stderr together."""
+        done = self._run_etcdctl(args, endpoints, None)
+        return done.stdout + done.stderr
+
+    def _run_etcdctl(
+        self, args: Sequence[str], endpoints: str | None, stdin: str | None
+    ) -> subprocess.CompletedProcess[str]:
         binary = etcdctl_binary()
         assert binary is not None, "callers skip when etcdctl is absent"
-        command = [binary, f"--endpoints={endpoints or self.endpoints}", *args]
-        done = subprocess.run(
-            command,
+        return subprocess.run(
+            [binary, f"--endpoints={endpoints or self.endpoints}", *args],
             input=stdin,
             capture_output=True,
             text=True,
@@ -72,24 +85,6 @@ class LocalCluster(localcluster.LocalCluster):
             env={**os.environ, "ETCDCTL_API": "3"},
             check=False,
         )
-        if check and done.returncode != 0:
-            raise AssertionError(f"{' '.join(command)} failed: {done.stderr}{done.stdout}")
-        return done.stdout
-
-    def etcdctl_result(self, *args: str, endpoints: str | None = None) -> str:
-        """Run etcdctl whatever its exit code: its stdout and stderr together."""
-        binary = etcdctl_binary()
-        assert binary is not None, "callers skip when etcdctl is absent"
-        command = [binary, f"--endpoints={endpoints or self.endpoints}", *args]
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=ETCDCTL_SECONDS_MAX,
-            env={**os.environ, "ETCDCTL_API": "3"},
-            check=False,
-        )
-        return done.stdout + done.stderr
 
     def __enter__(self) -> LocalCluster:
         return self
