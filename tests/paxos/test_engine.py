@@ -8,7 +8,6 @@ import dataclasses
 
 import pytest
 
-from synod.consensus.paxos import MembershipUnsupported
 from synod.consensus.paxos.ballot import ballot, next_ballot, node_of, round_of
 from synod.consensus.paxos.messages import (
     Accept,
@@ -26,11 +25,9 @@ from synod.core.engine import ReadState, Role
 from synod.core.errors import NotLeader
 from synod.core.ids import LogIndex, NodeId, Term
 from synod.core.log import (
-    ChangeKind,
     Entry,
     HardState,
     Membership,
-    MembershipChange,
     Snapshot,
     SnapshotMeta,
 )
@@ -175,13 +172,6 @@ def test_an_accept_past_the_end_of_the_log_is_refused_as_a_hole() -> None:
     assert not reply.ok
     assert reply.term == b
     assert cluster.engine(2).last_index == 1
-
-
-def test_membership_changes_are_refused_with_a_clear_error() -> None:
-    cluster = Cluster()
-    cluster.elect(1)
-    with pytest.raises(MembershipUnsupported, match="fixed membership"):
-        cluster.engine(1).change_membership(MembershipChange(ChangeKind.ADD_LEARNER, NodeId(4)))
 
 
 def test_only_the_leader_takes_proposals() -> None:

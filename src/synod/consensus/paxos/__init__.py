@@ -11,10 +11,11 @@ Mapping onto the contract (``synod.core.engine``):
 - Roles: CANDIDATE = running phase 1, LEADER = phase 1 done, FOLLOWER = acceptor only.
 - Snapshots and log truncation go through the same ``LogStorage`` as Raft's.
 
-Protocol rules: see ``engine.py``. Design notes: docs/paxos.md. The log view (``RaftLog``) and
+Protocol rules: see ``engine.py`` and the modules it lists (``acceptor.py``, ``proposer.py``,
+``leader.py``, ``membership.py``). Design notes: docs/paxos.md. The log view (``RaftLog``) and
 the ReadIndex queue are shared with the Raft package: they hold no Raft-specific rule.
 """
 
-from synod.consensus.paxos.engine import MembershipUnsupported, PaxosEngine
+from synod.consensus.paxos.engine import PaxosEngine
 
-__all__ = ["MembershipUnsupported", "PaxosEngine"]
+__all__ = ["PaxosEngine"]

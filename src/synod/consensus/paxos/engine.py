@@ -1,40 +1,35 @@
-"""The Multi-Paxos state machine: ticks and messages in, a ``Ready`` of effects out.
+"""The Multi-Paxos engine: ticks and messages in, a ``Ready`` of effects out.
 
 Every node is an acceptor and a learner; the node that completes phase 1 is the distinguished
-proposer (the leader). The rules, each enforced in this module:
+proposer (the leader). The behaviour lives in layers, each module stating its rules:
 
-- Acceptor: it promises a ballot only above the one it promised (a prepare of the same ballot
-  from its owner is answered again), and accepts values only in a ballot at least the one it
-  promised; accepting raises the promise. It never forgets an accepted value: a value is
-  replaced only by one accepted in a ballot at least as high, at the same slot (a write of a
-  shorter batch rewrites the suffix it keeps). It accepts only contiguous slots (no holes in
-  the log); refusing is always safe in Paxos, and the leader resends from its commit.
+- ``acceptor.py``: promises, acceptances, learning chosen values, snapshots received;
+- ``proposer.py``: phase 1, merging promises, becoming leader;
+- ``leader.py``: phase 2, choosing slots, replication to acceptors and learners, ReadIndex;
+- ``membership.py``: which configuration governs each slot, and why that is safe.
+
+This module holds the public contract and the Ready cycle. Rules kept here:
+
 - Durability: promises, acceptances and refusals leave in ``Ready.messages``, after the hard
   state (the promised ballot) and the entries (accepted values) are fsynced. A leader's own
   messages promise nothing about its disk and leave early; it counts itself an acceptor of its
   own values only once they are durable.
-- Phase 1 runs once for all slots from the candidate's first unchosen slot. The new leader
-  takes, for each slot up to the highest one reported, the value with the highest ballot among
-  the promises (its own log included), or a no-op, re-proposes all of them in its ballot, and
-  appends one no-op of its own: once that is chosen, everything chosen before it is known.
-- A slot is chosen once a quorum of acceptors (the leader included) accepted it in the leader's
-  ballot; all slots the leader holds past its first unchosen slot carry its ballot.
-- An acceptor commits (learns chosen) only up to the point the leader knows it holds the
-  leader's values (``commit`` in Accept/Heartbeat is capped by the acceptor's match).
-- Linearizable reads: ReadIndex. Once the leader's own no-op is chosen, a read takes the commit
-  index as its point and waits for a heartbeat round acknowledged by a quorum in its ballot.
+- Membership changes are single-server (add learner, promote, add voter, remove), proposed as
+  MEMBERSHIP values in the log, one at a time: the leader takes a change only once its own
+  no-op and every change before it are chosen. A change held at slot ``i`` governs slots from
+  ``i + 1`` on; ``membership`` is the configuration after every chosen change.
 - Liveness: a follower that hears no leader for a randomized timeout starts phase 1 with a
-  ballot one round above anything it has seen; acceptors that heard a leader within the
-  election timeout ignore prepares (a healthy leader is not preempted), and a leader that hears
-  no quorum within that timeout steps down (check quorum).
-- A node whose log a storage repair cut short neither promises nor campaigns until a leader
-  has refilled it past the repair bound (it may have lost values it accepted).
-- Membership is fixed: ``change_membership`` raises ``MembershipUnsupported``.
+  ballot one round above anything it has seen, if it is a voter; acceptors that heard a leader
+  within the election timeout ignore prepares (a healthy leader is not preempted), and a leader
+  that hears no quorum within that timeout steps down (check quorum).
 """
 
 from __future__ import annotations
 
-from synod.consensus.paxos.ballot import next_ballot, node_of
+from synod.consensus.paxos.acceptor import UNLIMITED
+from synod.consensus.paxos.ballot import node_of
+from synod.consensus.paxos.leader import Leader
+from synod.consensus.paxos.membership import Configurations
 from synod.consensus.paxos.messages import (
     LEADER_MESSAGES,
     PAXOS_MESSAGE_TYPES,
@@ -51,33 +46,25 @@ from synod.consensus.paxos.messages import (
     TimeoutNow,
 )
 from synod.consensus.paxos.progress import Progress
-from synod.consensus.quorum import VoteResult, committed_index, has_quorum, vote_result
 from synod.consensus.raft.log import RaftLog
 from synod.consensus.raft.reads import PendingRead, ReadQueue
 from synod.core.config import EngineConfig
 from synod.core.engine import LogStorage, Message, ReadState, Ready, Rng, Role, SoftState
-from synod.core.errors import LogCompacted, NotLeader, ProposalDropped
+from synod.core.errors import NotLeader, ProposalDropped
 from synod.core.ids import NO_INDEX, NO_NODE, LogIndex, NodeId, Term
 from synod.core.log import (
     Entry,
     EntryKind,
     HardState,
-    Membership,
     MembershipChange,
     Snapshot,
     SnapshotMeta,
 )
 
-UNLIMITED = 1 << 62
 
-
-class MembershipUnsupported(ProposalDropped):
-    """The Multi-Paxos engine runs a fixed configuration."""
-
-
-class PaxosEngine:
-    SUPPORTS_MEMBERSHIP_CHANGE = False
-    """Read by drivers (the simulator disables its membership nemesis for this engine)."""
+class PaxosEngine(Leader):
+    SUPPORTS_MEMBERSHIP_CHANGE = True
+    """Read by drivers (the simulator runs its membership nemesis only for engines that do)."""
     ENTRY_TERM_IS_BALLOT = True
     """Entry terms are the ballot a value was accepted in: a chosen value may be held under
     different terms on different nodes (re-proposed by a later leader)."""
@@ -102,7 +89,9 @@ class PaxosEngine:
         if applied_index is not None:
             assert self.log.applied <= applied_index <= self.log.committed
             self.log.applied_to(applied_index)
-        self._membership = membership
+        self._configs = Configurations(LogIndex(storage.first_index() - 1), membership)
+        if self.log.last_index() >= self.log.first_index():
+            self._configs.record(self.log.entries(self.log.first_index(), UNLIMITED))
         self._repair_until = storage.repair_until()
         self._seen = self.promised
         """The highest ballot heard of (promised or refused with): the next round is above it."""
@@ -113,6 +102,9 @@ class PaxosEngine:
         self._election_timeout = self._random_election_timeout()
         self._votes: dict[NodeId, bool] = {}
         self._promises: dict[NodeId, Promise] = {}
+        self._asked: set[NodeId] = set()
+        self._phase1_first = NO_INDEX
+        self._phase1_transfer = False
         self._progress: dict[NodeId, Progress] = {}
         self._noop_index = NO_INDEX
         self._transferee = NO_NODE
@@ -139,10 +131,6 @@ class PaxosEngine:
         return node_of(self.promised)
 
     @property
-    def membership(self) -> Membership:
-        return self._membership
-
-    @property
     def commit_index(self) -> LogIndex:
         return self.log.committed
 
@@ -165,12 +153,6 @@ class PaxosEngine:
 
     def progress(self, node: NodeId) -> Progress | None:
         return self._progress.get(node)
-
-    def _is_voter(self) -> bool:
-        return self.node_id in self._membership.voters
-
-    def _others(self) -> list[NodeId]:
-        return sorted(self._membership.voters - {self.node_id})
 
     # -- the public contract --------------------------------------------------------------------
 
@@ -195,12 +177,19 @@ class PaxosEngine:
 
     def propose(self, command: bytes) -> None:
         self._check_can_propose()
-        self._append_own(command)
+        self._append_own(EntryKind.NORMAL, command)
 
     def change_membership(self, change: MembershipChange) -> None:
-        raise MembershipUnsupported(
-            f"cannot {change}: the Multi-Paxos engine runs a fixed membership", self.leader
-        )
+        """Propose a single-server change; raises ProposalDropped (NotLeader off the leader,
+        or while the leader's no-op or an earlier change is unchosen) and MembershipError
+        when the change does not fit the configuration it would apply to."""
+        self._check_can_propose()
+        if not self._noop_chosen():
+            raise ProposalDropped("the new leader's first slot is not chosen yet", self.leader)
+        if self._change_pending():
+            raise ProposalDropped("a membership change is already in progress", self.leader)
+        self._configs.latest.apply(change)  # raises MembershipError when it does not fit
+        self._append_own(EntryKind.MEMBERSHIP, change.encode())
 
     def read_index(self, request_id: bytes) -> None:
         if self.role is Role.LEADER:
@@ -215,7 +204,7 @@ class PaxosEngine:
             raise NotLeader("only the leader can transfer leadership", self.leader)
         if target == self.node_id:
             return
-        if target not in self._membership.voters:
+        if target not in self.membership.voters:
             raise ProposalDropped(f"transfer target {target} is not a voter", self.leader)
         self._transferee = target
         self._send(TimeoutNow(self.node_id, target, self.promised))
@@ -228,7 +217,8 @@ class PaxosEngine:
             raise ValueError(f"cannot compact to {index}: applied is {self.log.applied}")
         term = self.log.term(index)
         assert term is not None, f"no term for applied index {index}"
-        self._compaction = Snapshot(SnapshotMeta(index, term, self._membership), data)
+        membership = self._configs.at(LogIndex(index + 1))
+        self._compaction = Snapshot(SnapshotMeta(index, term, membership), data)
 
     # -- Ready ----------------------------------------------------------------------------------
 
@@ -290,6 +280,8 @@ class PaxosEngine:
                 self._maybe_commit()
         if ready.committed_entries:
             self.log.applied_to(max(self.log.applied, ready.committed_entries[-1].index))
+        if ready.compaction is not None:
+            self._configs.fold_to(ready.compaction.meta.index)
         assert self.log.applied <= self.log.committed <= self.log.last_index()
 
     def _stable_to(self, written: tuple[Entry, ...]) -> None:
@@ -317,12 +309,12 @@ class PaxosEngine:
             return
         if self._broadcast_pending:
             self._broadcast_pending = False
-            for node in self._others():
+            for node in sorted(self._progress):
                 self._send_accepts(node)
         if self._noop_chosen():
             read_round = self._reads.start_round(self.log.committed)
             if read_round is not None:
-                for node in self._others():
+                for node in sorted(self._progress):
                     self._send_heartbeat(node, read_round)
                 self._release_reads()
 
@@ -342,122 +334,6 @@ class PaxosEngine:
 
     def _current_hard_state(self) -> HardState:
         return HardState(self.promised, self.vote, self.log.committed)
-
-    def _send(self, message: PaxosMessage) -> None:
-        self._outbox.append(message)
-
-    # -- roles ----------------------------------------------------------------------------------
-
-    def _random_election_timeout(self) -> int:
-        base = self.config.election_timeout_ticks
-        return base + self._rng.randrange(0, base)
-
-    def _become_follower(self, promised: Term, leader: NodeId) -> None:
-        if self.role is Role.LEADER:
-            self._drop_reads()
-        assert promised >= self.promised, "a promise never goes back"
-        self.promised = promised
-        self.role = Role.FOLLOWER
-        self.leader = leader
-        self._progress = {}
-        self._votes, self._promises = {}, {}
-        self._transferee = NO_NODE
-        self._election_elapsed = 0
-        self._election_timeout = self._random_election_timeout()
-
-    def _start_phase1(self, *, transfer: bool) -> None:
-        """Phase 1a: promise ourselves a fresh ballot and ask every acceptor for theirs."""
-        self.promised = self._new_ballot()
-        self._seen = self.promised
-        self.role = Role.CANDIDATE
-        self.leader = NO_NODE
-        self._progress = {}
-        self._election_elapsed = 0
-        self._election_timeout = self._random_election_timeout()
-        self._votes, self._promises = {}, {}
-        first = LogIndex(self.log.committed + 1)
-        self._record_promise(self._own_promise(first))
-        if self.role is not Role.CANDIDATE:
-            return
-        for node in self._others():
-            self._send(Prepare(self.node_id, node, self.promised, first, transfer))
-
-    def _new_ballot(self) -> Term:
-        return next_ballot(Term(max(self._seen, self.promised)), self.node_id)
-
-    def _own_promise(self, first: LogIndex) -> Promise:
-        entries = tuple(self.log.entries(first, UNLIMITED))
-        return Promise(self.node_id, self.node_id, self.promised, True, self.log.committed, entries)
-
-    def _record_promise(self, promise: Promise) -> None:
-        self._votes[promise.source] = promise.granted
-        if promise.granted:
-            self._promises[promise.source] = promise
-        match vote_result(self._membership.voters, self._votes):
-            case VoteResult.WON:
-                self._become_leader()
-            case VoteResult.LOST:
-                self._become_follower(self.promised, NO_NODE)
-            case VoteResult.PENDING:
-                pass
-
-    def _become_leader(self) -> None:
-        """Phase 1 done: re-propose the highest-ballot value of every slot, fill holes."""
-        first = LogIndex(self.log.committed + 1)
-        chosen_values = self._merge_promises(first)
-        entries = [
-            Entry(LogIndex(first + offset), self.promised, kind, data)
-            for offset, (kind, data) in enumerate(chosen_values)
-        ]
-        self._noop_index = LogIndex(first + len(entries))
-        entries.append(Entry(self._noop_index, self.promised))
-        self.log.append(entries)
-        self.role = Role.LEADER
-        self.leader = self.node_id
-        self._votes = {}
-        self._progress = {}
-        for node in self._others():
-            reported = self._promises.get(node)
-            match = min(reported.commit, self.log.committed) if reported else NO_INDEX
-            self._progress[node] = Progress(match, LogIndex(self.log.committed + 1))
-        self._promises = {}
-        self._heartbeat_elapsed = 0
-        self._election_elapsed = 0
-        self._broadcast_pending = True
-        self._maybe_commit()
-
-    def _merge_promises(self, first: LogIndex) -> list[tuple[EntryKind, bytes]]:
-        """For each slot from ``first`` on: the value accepted in the highest ballot, or a
-        no-op where no promise reports one (a hole nobody can have chosen)."""
-        best: dict[int, Entry] = {}
-        for promise in self._promises.values():
-            for entry in promise.entries:
-                if entry.index < first:
-                    continue
-                known = best.get(entry.index)
-                if known is None or entry.term > known.term:
-                    best[entry.index] = entry
-        if not best:
-            return []
-        values: list[tuple[EntryKind, bytes]] = []
-        for index in range(first, max(best) + 1):
-            found = best.get(index)
-            values.append((found.kind, found.data) if found else (EntryKind.NORMAL, b""))
-        return values
-
-    def _check_can_propose(self) -> None:
-        if self.role is not Role.LEADER:
-            raise NotLeader(f"node {self.node_id} is not the leader", self.leader)
-        if self._transferee != NO_NODE:
-            raise ProposalDropped("leadership transfer in progress", self.leader)
-        if self.log.last_index() - self.log.committed >= self.config.proposal_entries_max:
-            raise ProposalDropped("too many unchosen proposals", self.leader)
-
-    def _append_own(self, command: bytes) -> LogIndex:
-        index = LogIndex(self.log.last_index() + 1)
-        self.log.append([Entry(index, self.promised, EntryKind.NORMAL, command)])
-        self._broadcast_pending = True
-        return index
 
     # -- dispatch -------------------------------------------------------------------------------
 
@@ -484,297 +360,3 @@ class PaxosEngine:
                     self._refused_reads.append(message.request_id)
                 else:
                     self._read_states.append(ReadState(message.index, message.request_id))
-
-    def _step_down_if_outranked(self, ballot: Term) -> bool:
-        """An answer carrying a ballot above ours: someone promised it; stop leading."""
-        if ballot > self.promised and self.role is not Role.FOLLOWER:
-            self._become_follower(self.promised, NO_NODE)
-            return True
-        return False
-
-    # -- acceptor: phase 1 ----------------------------------------------------------------------
-
-    def _repairing(self) -> bool:
-        """True while the log, cut short by a repair of damaged storage, has not been refilled
-        by a leader up to the bound on what this node may have accepted: until then it may
-        have lost accepted values, so it neither promises nor campaigns (it still accepts)."""
-        if self._repair_until and self.log.last_index() >= self._repair_until:
-            self._repair_until = NO_INDEX
-        return self._repair_until != NO_INDEX
-
-    def _in_lease(self) -> bool:
-        return (
-            self.config.check_quorum
-            and self.leader != NO_NODE
-            and self._election_elapsed < self.config.election_timeout_ticks
-        )
-
-    def _on_prepare(self, message: Prepare) -> None:
-        repeat = message.term == self.promised and self.role is Role.FOLLOWER
-        if message.term < self.promised or (message.term == self.promised and not repeat):
-            self._send(Promise(self.node_id, message.source, self.promised, False))
-            return
-        if not repeat and self._in_lease() and not message.transfer:
-            return  # a live leader exists: do not let a stray candidate disrupt it
-        if self._repairing():
-            return  # it may have lost values it accepted: its promise would not report them
-        if self.log.first_index() > message.first:
-            reply = Promise(self.node_id, message.source, message.term, False, behind=True)
-            self._send(reply)
-            return
-        self._become_follower(message.term, NO_NODE)
-        entries = tuple(self.log.entries(message.first, UNLIMITED))
-        promise = Promise(
-            self.node_id, message.source, self.promised, True, self.log.committed, entries
-        )
-        self._send(promise)
-
-    def _on_promise(self, message: Promise) -> None:
-        if self._step_down_if_outranked(message.term):
-            return
-        if self.role is Role.CANDIDATE and message.term == self.promised:
-            self._record_promise(message)
-        elif self.role is Role.LEADER and message.term == self.promised and message.granted:
-            progress = self._progress.get(message.source)
-            if progress is not None:  # a promise that came after the quorum's
-                progress.chosen_held(LogIndex(min(message.commit, self.log.committed)))
-                self._send_accepts(message.source)
-
-    # -- acceptor: phase 2 and learning ---------------------------------------------------------
-
-    def _follow(self, message: Accept | Heartbeat | InstallSnapshot) -> bool:
-        """A message from a leader: refuse a ballot below our promise, else promise it."""
-        if message.term < self.promised:
-            self._send(Accepted(self.node_id, message.source, self.promised, False))
-            return False
-        if message.term == self.promised and self.role is Role.LEADER:
-            return False  # one leader per ballot: never ours to accept from another
-        if message.term > self.promised or self.role is not Role.FOLLOWER:
-            self._become_follower(message.term, message.source)
-        self.leader = message.source
-        self._election_elapsed = 0
-        return True
-
-    def _on_leader_message(self, message: Accept | Heartbeat | InstallSnapshot) -> None:
-        match message:
-            case Accept():
-                self._on_accept(message)
-            case Heartbeat():
-                self.log.commit_to(min(message.commit, self.log.last_index()))
-                reply = HeartbeatAck(
-                    self.node_id,
-                    message.source,
-                    self.promised,
-                    message.read_round,
-                    self.log.committed,
-                )
-                self._send(reply)
-            case InstallSnapshot():
-                self._on_install_snapshot(message)
-
-    def _on_accept(self, message: Accept) -> None:
-        log = self.log
-        if message.prev > log.last_index():
-            reply = Accepted(
-                self.node_id,
-                message.source,
-                self.promised,
-                False,
-                message.prev,
-                log.last_index(),
-                log.committed,
-            )
-            self._send(reply)
-            return
-        last = LogIndex(message.prev + len(message.entries))
-        self._accept_values(message.entries)
-        log.commit_to(min(message.commit, last, log.last_index()))
-        reply = Accepted(
-            self.node_id, message.source, self.promised, True, message.prev, last, log.committed
-        )
-        self._send(reply)
-
-    def _accept_values(self, entries: tuple[Entry, ...]) -> None:
-        """Write the values past our chosen prefix, keeping every accepted value after them."""
-        log = self.log
-        fresh = [entry for entry in entries if entry.index > log.committed]
-        if not fresh:
-            return
-        position = 0
-        while position < len(fresh) and log.matches(fresh[position].index, fresh[position].term):
-            position += 1  # already held in this ballot (a retransmission)
-        fresh = fresh[position:]
-        if not fresh:
-            return
-        end = fresh[-1].index
-        kept = log.entries(LogIndex(end + 1), UNLIMITED) if end < log.last_index() else []
-        log.append([*fresh, *kept])
-
-    def _on_install_snapshot(self, message: InstallSnapshot) -> None:
-        meta = message.snapshot.meta
-        log = self.log
-        if meta.index > log.committed:
-            kept = log.entries(LogIndex(meta.index + 1), UNLIMITED)
-            log.restore(message.snapshot)
-            log.append(kept)
-            self._membership = meta.membership
-        reply = Accepted(
-            self.node_id,
-            message.source,
-            self.promised,
-            True,
-            NO_INDEX,
-            meta.index,
-            log.committed,
-        )
-        self._send(reply)
-
-    # -- leader ---------------------------------------------------------------------------------
-
-    def _tick_leader(self) -> None:
-        self._heartbeat_elapsed += 1
-        if self._election_elapsed >= self.config.election_timeout_ticks:
-            self._election_elapsed = 0
-            if self.config.check_quorum and not self._quorum_active():
-                self._become_follower(self.promised, NO_NODE)
-                return
-            self._transferee = NO_NODE
-        if self._heartbeat_elapsed >= self.config.heartbeat_interval_ticks:
-            self._heartbeat_elapsed = 0
-            for node in self._others():
-                self._heartbeat(node)
-
-    def _quorum_active(self) -> bool:
-        active = {node for node, progress in self._progress.items() if progress.active}
-        for progress in self._progress.values():
-            progress.active = False
-        return has_quorum(self._membership.voters, active | {self.node_id})
-
-    def _heartbeat(self, node: NodeId) -> None:
-        progress = self._progress[node]
-        if progress.match < self.log.last_index() and not progress.progressed:
-            progress.rewind()
-        progress.progressed = False
-        self._send_heartbeat(node, self._reads.current_round)
-        self._send_accepts(node)
-
-    def _send_heartbeat(self, node: NodeId, read_round: int) -> None:
-        commit = min(self.log.committed, self._progress[node].match)
-        self._send(Heartbeat(self.node_id, node, self.promised, LogIndex(commit), read_round))
-
-    def _send_accepts(self, node: NodeId) -> None:
-        progress = self._progress[node]
-        if progress.snapshot:
-            return
-        while progress.inflight < progress.window(self.config.inflight_messages_max):
-            if progress.next > self.log.last_index():
-                return
-            try:
-                batch = self.log.entries(progress.next, self.config.message_bytes_max)
-            except LogCompacted:
-                self._send_snapshot(node, progress)
-                return
-            commit = LogIndex(min(self.log.committed, progress.match))
-            prev = LogIndex(progress.next - 1)
-            self._send(Accept(self.node_id, node, self.promised, prev, tuple(batch), commit))
-            progress.next = LogIndex(batch[-1].index + 1)
-            progress.inflight += 1
-
-    def _send_snapshot(self, node: NodeId, progress: Progress) -> None:
-        snapshot = self.log.storage.snapshot()
-        progress.snapshot = snapshot.meta.index
-        progress.next = LogIndex(snapshot.meta.index + 1)
-        self._send(InstallSnapshot(self.node_id, node, self.promised, snapshot))
-
-    def _on_accepted(self, message: Accepted) -> None:
-        if self._step_down_if_outranked(message.term):
-            return
-        if self.role is not Role.LEADER or message.term != self.promised:
-            return
-        progress = self._progress.get(message.source)
-        if progress is None:
-            return
-        progress.active = True
-        progress.chosen_held(LogIndex(min(message.commit, self.log.committed)))
-        if message.ok:
-            if progress.acknowledged(message.prev, message.last):
-                progress.progressed = True
-                self._maybe_commit()
-        elif not progress.probing or message.prev == progress.match:
-            if message.last < progress.match:
-                # It holds less than it acknowledged: a repair cut its log (or this refusal is
-                # older than the acknowledgement). Start over from its chosen prefix.
-                progress.match = LogIndex(min(message.commit, self.log.committed))
-            progress.rewind()  # a hole: resend from what it holds
-        self._send_accepts(message.source)
-
-    def _on_heartbeat_ack(self, message: HeartbeatAck) -> None:
-        if self._step_down_if_outranked(message.term):
-            return
-        if self.role is not Role.LEADER or message.term != self.promised:
-            return
-        progress = self._progress.get(message.source)
-        if progress is None:
-            return
-        progress.active = True
-        progress.chosen_held(LogIndex(min(message.commit, self.log.committed)))
-        self._reads.ack(message.source, message.read_round)
-        self._release_reads()
-
-    def _maybe_commit(self) -> None:
-        """Chosen: accepted in our ballot by a quorum, counting our own durable values."""
-        match = {node: progress.match for node, progress in self._progress.items()}
-        match[self.node_id] = LogIndex(self.log.unstable_offset - 1)
-        chosen = committed_index(self._membership.voters, match)
-        if chosen > self.log.committed:
-            term = self.log.term(chosen)
-            assert term == self.promised, f"choosing slot {chosen} of ballot {term}"
-            self.log.commit_to(chosen)
-            self._broadcast_pending = True
-
-    def _noop_chosen(self) -> bool:
-        return self.log.committed >= self._noop_index
-
-    # -- reads ----------------------------------------------------------------------------------
-
-    def _leader_read(self, read: PendingRead) -> None:
-        if self._reads.full():
-            self._refuse_read(read)
-            return
-        self._reads.add(read)
-        if len(self._membership.voters) == 1 and self._noop_chosen():
-            self._reads.start_round(self.log.committed)
-            self._release_reads()
-
-    def _release_reads(self) -> None:
-        for read in self._reads.release(self._membership.voters, self.node_id):
-            self._answer_read(read)
-
-    def _answer_read(self, read: PendingRead) -> None:
-        if read.origin == self.node_id:
-            self._read_states.append(ReadState(read.index, read.request_id))
-        else:
-            response = ReadIndexResponse(
-                self.node_id, read.origin, self.promised, read.request_id, read.index
-            )
-            self._send(response)
-
-    def _refuse_read(self, read: PendingRead) -> None:
-        if read.origin == self.node_id:
-            self._refused_reads.append(read.request_id)
-        else:
-            response = ReadIndexResponse(
-                self.node_id, read.origin, self.promised, read.request_id, NO_INDEX
-            )
-            self._send(response)
-
-    def _drop_reads(self) -> None:
-        for read in self._reads.drain():
-            self._refuse_read(read)
-
-    def _on_read_index_request(self, message: ReadIndexRequest) -> None:
-        read = PendingRead(message.request_id, message.source)
-        if self.role is Role.LEADER:
-            self._leader_read(read)
-        else:
-            self._refuse_read(read)
