@@ -58,6 +58,10 @@ class Cluster:
         engine = self.factory(node_id, storage, self.config, ZeroRng())
         return Node(engine, storage)
 
+    def add(self, node_id: int) -> None:
+        """A new node with empty storage (it learns the configuration from a snapshot)."""
+        self.nodes[NodeId(node_id)] = self._start(NodeId(node_id), MemoryStorage())
+
     def engine(self, node_id: int) -> PaxosEngine:
         return self.nodes[NodeId(node_id)].engine
 

@@ -1,6 +1,6 @@
 """Interaction tests for the Multi-Paxos engine: each drives messages by hand and checks the
 protocol rule it names (ballots, durability split, phase 1 recovery, acceptance, reads,
-catch-up, leases, fixed membership)."""
+catch-up, leases). Membership changes: test_membership.py."""
 
 from __future__ import annotations
 

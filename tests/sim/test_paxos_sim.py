@@ -1,5 +1,5 @@
 """The simulator runs the Multi-Paxos engine under its usual faults and checks, with the
-invariants adapted to ballots (values compared, not terms) and no membership nemesis."""
+invariants adapted to ballots (values compared, not terms), the membership nemesis included."""
 
 from __future__ import annotations
 
@@ -26,21 +26,36 @@ BUSY_MEMBERSHIP = dataclasses.replace(FaultProfile(), membership_probability=0.0
 def test_paxos_is_registered_with_its_traits() -> None:
     factory = lookup_engine("paxos")
     assert factory is PaxosEngine
-    assert not supports_membership_change(factory)
+    assert supports_membership_change(factory)
     assert entry_term_is_ballot(factory)
     assert supports_membership_change(RaftEngine)
     assert not entry_term_is_ballot(RaftEngine)
 
 
+class FixedMembershipPaxos(PaxosEngine):
+    SUPPORTS_MEMBERSHIP_CHANGE = False
+
+
 def test_the_membership_nemesis_is_off_for_a_fixed_membership_engine() -> None:
     config = SimConfig(seed=3, nodes=3, ticks=400, faults=BUSY_MEMBERSHIP)
-    world = World(config, PaxosEngine)
+    world = World(config, FixedMembershipPaxos)
     assert world.config.faults.membership_probability == 0.0
-    assert world.invariants.by_value
     result = world.run()
     assert result.ok, result.violations
     assert result.stats.faults["membership"] == 0
-    assert World(config, RaftEngine).config.faults.membership_probability == 0.05
+    assert World(config, PaxosEngine).config.faults.membership_probability == 0.05
+
+
+@pytest.mark.parametrize(("seed", "nodes"), [(3, 3), (5, 5)])
+def test_paxos_survives_the_membership_nemesis(seed: int, nodes: int) -> None:
+    config = SimConfig(seed=seed, nodes=nodes, ticks=1200, faults=BUSY_MEMBERSHIP)
+    world = World(config, PaxosEngine)
+    assert world.invariants.by_value
+    result = world.run()
+    assert result.ok, result.violations
+    assert result.stats.faults["membership"] >= 2
+    assert result.stats.nodes_added >= 1
+    assert result.stats.commits > 50
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

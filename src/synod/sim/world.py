@@ -74,7 +74,7 @@ class World:
         machine_factory: MachineFactory | None = None,
     ) -> None:
         if not supports_membership_change(factory) and config.faults.membership_probability:
-            # A fixed-membership engine (Multi-Paxos for now): no membership nemesis, on purpose.
+            # An engine with a fixed configuration: no membership nemesis, on purpose.
             faults = dataclasses.replace(config.faults, membership_probability=0.0)
             config = dataclasses.replace(config, faults=faults)
         self.config = config
