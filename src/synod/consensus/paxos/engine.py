@@ -351,7 +351,8 @@ class PaxosEngine(Leader):
             case HeartbeatAck():
                 self._on_heartbeat_ack(message)
             case TimeoutNow():
-                if message.term == self.promised and self.role is Role.FOLLOWER:
+                leading = message.term == self.promised and self.role is Role.FOLLOWER
+                if leading and self._is_voter() and not self._repairing():
                     self._start_phase1(transfer=True)
             case ReadIndexRequest():
                 self._on_read_index_request(message)
