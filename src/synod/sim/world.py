@@ -331,6 +331,7 @@ class World:
             self.invariants.on_entries(node.node_id, ready.entries, engine.log_term)
         self.send(ready.early_messages)
         if ready.hard_state or ready.entries or ready.snapshot or ready.compaction:
+            self.stats.fsyncs += 1
             faults = self.config.faults
             delay = self.rng.randint(faults.fsync_units_min, faults.fsync_units_max)
             label = f"fsync {node.node_id}"
