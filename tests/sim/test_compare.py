@@ -29,6 +29,8 @@ def test_steady_runs_count_messages_fsyncs_and_write_latencies() -> None:
         assert sample.write_latencies
         assert min(sample.write_latencies) > 0
     summary = summarize(samples)
+    by_kind = summary.messages_per_commit_by_kind
+    assert sum(by_kind.values()) == pytest.approx(summary.messages_per_commit)
     assert summary.runs == 2
     assert summary.violations == 0
     assert summary.election_p50 is None  # nothing crashed
@@ -47,5 +49,8 @@ def test_the_command_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["compare", "--scenarios", "steady", "--seeds", "1-1", "--ticks", "300"])
     out = capsys.readouterr()
     assert code == 0
-    assert out.out.count("| steady |") == 2
+    assert out.out.count("| steady |") == 4  # the summary and the messages by type
+    assert "| steady | raft | AppendEntries " in out.out
+    assert "| steady | paxos | " in out.out
+    assert "Accept " in out.out
     assert "steady: paxos done (1 runs)" in out.err

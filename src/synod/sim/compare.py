@@ -21,6 +21,7 @@ import math
 import multiprocessing
 import statistics
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -56,6 +57,7 @@ class Sample:
     fsyncs: int
     commits: int
     write_latencies: tuple[float, ...]
+    message_kinds: tuple[tuple[str, int], ...]
     election_ticks: float | None = None
     """``leader-loss`` only: from the crash until another node leads (None: none did)."""
     commit_recovery_ticks: float | None = None
@@ -76,6 +78,7 @@ class Summary:
     election_p50: float | None
     recovery_p50: float | None
     recovery_max: float | None
+    messages_per_commit_by_kind: dict[str, float]
 
 
 def config_for(job: Job) -> SimConfig:
@@ -110,6 +113,7 @@ def run_job(job: Job) -> Sample:
         result.stats.fsyncs,
         result.stats.commits,
         tuple(r.ret - r.call for r in writes),
+        tuple(sorted(result.stats.message_kinds.items())),
     )
     if crash is None:
         return sample
@@ -170,6 +174,9 @@ def summarize(samples: Sequence[Sample]) -> Summary:
     latencies = sorted(latency for s in samples for latency in s.write_latencies)
     elections = [s.election_ticks for s in samples if s.election_ticks is not None]
     recoveries = [s.commit_recovery_ticks for s in samples if s.commit_recovery_ticks is not None]
+    kinds: Counter[str] = Counter()
+    for sample in samples:
+        kinds.update(dict(sample.message_kinds))
     return Summary(
         first.engine,
         first.scenario,
@@ -182,6 +189,7 @@ def summarize(samples: Sequence[Sample]) -> Summary:
         statistics.median(elections) if elections else None,
         statistics.median(recoveries) if recoveries else None,
         max(recoveries) if recoveries else None,
+        {kind: count / commits for kind, count in kinds.most_common()},
     )
 
 
@@ -283,4 +291,17 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
     )
     print(table(summaries))
+    print()
+    print(kinds_table(summaries))
     return 0 if all(s.violations == 0 for s in summaries) else 1
+
+
+def kinds_table(summaries: Sequence[Summary]) -> str:
+    """Messages per committed entry by message type, one line per (scenario, engine)."""
+    lines = ["| scenario | engine | messages per committed entry, by type |", "|---|---|---|"]
+    for s in summaries:
+        kinds = ", ".join(
+            f"{kind} {rate:.1f}" for kind, rate in s.messages_per_commit_by_kind.items()
+        )
+        lines.append(f"| {s.scenario} | {s.engine} | {kinds} |")
+    return "\n".join(lines)

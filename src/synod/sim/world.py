@@ -423,9 +423,12 @@ class World:
 
     def send(self, messages: Iterable[Message]) -> None:
         scheduler = self.scheduler
+        kinds = self.stats.message_kinds
         for message in messages:
+            kind = type(message).__name__
+            kinds[kind] += 1
             for delay in self.network.delivery_delays():
-                label = f"deliver {message.source}>{message.target} {type(message).__name__}"
+                label = f"deliver {message.source}>{message.target} {kind}"
                 scheduler.after(delay, label, self._deliver, message)
 
     def _deliver(self, message: Message) -> None:
