@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 from synod.core.ids import NO_INDEX, NO_NODE
 from synod.sim.cli import NODES_MAX, UsageError, parse_seeds
-from synod.sim.config import UNITS_PER_TICK, FaultProfile, SimConfig, swarm_engine_config
+from synod.sim.config import UNITS_PER_TICK, FaultProfile, SimConfig
 from synod.sim.engines import ENGINES, lookup_engine
+from synod.sim.sweep import RunSpec
 from synod.sim.world import World
 
 SCENARIOS = ("steady", "faults", "leader-loss")
@@ -82,14 +83,8 @@ class Summary:
 
 
 def config_for(job: Job) -> SimConfig:
-    if job.scenario == "faults":
-        return SimConfig(
-            seed=job.seed,
-            nodes=job.nodes,
-            ticks=job.ticks,
-            faults=FaultProfile.swarm(job.seed),
-            engine_config=swarm_engine_config(job.seed),
-        )
+    if job.scenario == "faults":  # exactly what a sweep runs for this seed
+        return RunSpec(job.engine, job.nodes, job.seed, job.ticks, swarm=True).config()
     if job.scenario in ("steady", "leader-loss"):
         return SimConfig(
             seed=job.seed, nodes=job.nodes, ticks=job.ticks, faults=FaultProfile.reliable()
