@@ -550,6 +550,7 @@ class Node(ClusterMembership):
         overlapped = (
             ready.snapshot is None
             and ready.compaction is None
+            and (bool(ready.entries) or ready.hard_state is not None)  # else nothing to save
             and self._persist_ewma_s >= INLINE_PERSIST_S
         )
         early: list[Effect[EtcdResult]] = []
