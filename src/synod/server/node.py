@@ -11,8 +11,9 @@ back between Readies so the network and clients are served.
 
 Requests:
 - ``write``: proposed here when leading; otherwise sent to the leader in a ``PeerCall`` whose
-  command names this node as origin, so this node answers when the entry applies here. Without
-  a leader, it waits for one (bounded by the request timeout).
+  command names this node as origin, so this node answers when the entry applies here (the
+  leader replies only to refuse it, and a refused write is tried again). Without a leader, it
+  waits for one (bounded by the request timeout).
 - ``read``: linearizable through the engine's ReadIndex (a follower asks the leader); or
   serializable, from this node's keyspace as it is.
 - Leases: only the leader keeps deadlines; keep-alives and remaining TTLs are asked of it.
@@ -81,6 +82,15 @@ WAL_DIR = os.path.join("member", "wal")
 KV_DIR = os.path.join("member", "kv")
 
 
+def _expire(future: asyncio.Future[EtcdResult]) -> None:
+    if not future.done():
+        future.set_exception(RequestTimeout("request timed out"))
+
+
+class ForwardRefused(Exception):
+    """The leader refused a proposal forwarded to it (it did not propose it): try again."""
+
+
 @dataclass(frozen=True, slots=True)
 class Status:
     """What Maintenance.Status reports."""
@@ -109,6 +119,9 @@ class Node(ClusterMembership):
         self._counter = itertools.count(1)
         self._pending: dict[bytes, asyncio.Future[EtcdResult]] = {}
         self._calls: dict[int, asyncio.Future[PeerReply]] = {}
+        self._forwards: dict[int, asyncio.Future[EtcdResult]] = {}
+        """Forwarded proposals by call: the leader replies only to refuse one, and a refusal
+        fails that attempt's future (``ForwardRefused``), so the write is tried again."""
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         """Helpers that may be cancelled at any point (publishing, dialing peers)."""
@@ -271,15 +284,22 @@ class Node(ClusterMembership):
         request_id = self._request_id()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.request_timeout_ms / 1000
-        future: asyncio.Future[EtcdResult] = loop.create_future()
-        self._pending[request_id] = future
         self.metrics.proposals_pending += 1
         try:
-            while not await self._propose_or_forward(request_id, payload, deadline):
+            while True:
+                future: asyncio.Future[EtcdResult] = loop.create_future()
+                self._pending[request_id] = future
+                call_id = await self._propose_or_forward(request_id, payload, future, deadline)
+                if call_id is not None:
+                    try:
+                        return await self._until(future, deadline)
+                    except ForwardRefused:
+                        replica.abandon(request_id)  # the leader did not propose it
+                    finally:
+                        self._forwards.pop(call_id, None)
                 if loop.time() >= deadline:
                     raise RequestTimeout("request timed out")
                 await asyncio.sleep(self.config.heartbeat_ms / 1000)
-            return await self._until(future, deadline)
         except ServingError:
             self.metrics.proposals_failed += 1
             raise
@@ -288,21 +308,29 @@ class Node(ClusterMembership):
             self._pending.pop(request_id, None)
             replica.abandon(request_id)
 
-    async def _propose_or_forward(self, request_id: bytes, payload: bytes, deadline: float) -> bool:
-        """Propose here, or have the leader propose for us; False to try again shortly."""
+    async def _propose_or_forward(
+        self,
+        request_id: bytes,
+        payload: bytes,
+        future: asyncio.Future[EtcdResult],
+        deadline: float,
+    ) -> int | None:
+        """Propose here (0), or send it to the leader to propose for us (the call's id, > 0);
+        None to try again shortly. A forward is not waited for: the leader answers only a
+        refusal, which fails ``future`` with ``ForwardRefused``."""
         replica = self._live_replica()
         effects = replica.submit(request_id, payload)
         self._wake()
         if self._first_failure(effects) is None:
-            return True
+            return 0
         leader = await self._leader(deadline)
         if leader == self.member_id:
-            return False  # leading already, but refused for now (a transfer under way)
+            return None  # leading already, but refused for now (a transfer under way)
         envelope = replica.expect(request_id, payload)
-        reply = await self._call(leader, CallKind.PROPOSE, envelope, deadline)
-        if not reply.ok:
-            replica.abandon(request_id)
-        return reply.ok
+        call_id = next(self._counter)
+        self._forwards[call_id] = future
+        self.transport.send(PeerCall(self.member_id, leader, call_id, CallKind.PROPOSE, envelope))
+        return call_id
 
     async def read(self, request: RangeRequest, *, serializable: bool = False) -> EtcdResult:
         """A range, linearizable (ReadIndex) or serializable (this node's keyspace as is).
@@ -396,12 +424,14 @@ class Node(ClusterMembership):
     # -- waiting ---------------------------------------------------------------------------------
 
     async def _until(self, future: asyncio.Future[EtcdResult], deadline: float) -> EtcdResult:
-        remaining = deadline - asyncio.get_running_loop().time()
+        """The future's result; ``RequestTimeout`` once ``deadline`` passes. A timer that
+        fails the future is cheaper per request than an ``asyncio.timeout`` scope, which
+        cancels the whole task when it fires."""
+        timer = asyncio.get_running_loop().call_at(deadline, _expire, future)
         try:
-            async with asyncio.timeout(max(remaining, 0)):
-                return await future
-        except TimeoutError:
-            raise RequestTimeout("request timed out") from None
+            return await future
+        finally:
+            timer.cancel()
 
     async def _leader(self, deadline: float) -> NodeId:
         """The leader, once one is known; ``NoLeader`` if none appears before ``deadline``."""
@@ -442,6 +472,11 @@ class Node(ClusterMembership):
                 future = self._calls.get(message.call_id)
                 if future is not None and not future.done():
                     future.set_result(message)
+                forwarded = self._forwards.pop(message.call_id, None)
+                if forwarded is not None and not message.ok and not forwarded.done():
+                    forwarded.set_exception(
+                        ForwardRefused(message.payload.decode(errors="replace"))
+                    )
             case PeerCall():
                 self._answer_call(message)
             case _:
@@ -461,6 +496,8 @@ class Node(ClusterMembership):
                 self._live_replica().propose_envelope(call.payload)
             except (EngineNotLeader, ProposalDropped) as error:
                 ok, payload = False, str(error).encode()
+            if ok:
+                return  # proposed: only a refusal is answered (the origin awaits the apply)
         else:
             lease_id = int.from_bytes(call.payload, "big")
             payload = self._lease_answer(call.kind, lease_id).to_bytes(8, "big", signed=True)
@@ -513,6 +550,7 @@ class Node(ClusterMembership):
         overlapped = (
             ready.snapshot is None
             and ready.compaction is None
+            and (bool(ready.entries) or ready.hard_state is not None)  # else nothing to save
             and self._persist_ewma_s >= INLINE_PERSIST_S
         )
         early: list[Effect[EtcdResult]] = []
