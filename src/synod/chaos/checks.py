@@ -1,0 +1,97 @@
+"""Verdicts on a finished run, one per check, each with the anomalies it found explained.
+
+- ``linearizable registers``: the register operations, read back from the EDN history with
+  ``synod.check.jepsen.parse_register_edn``, checked key by key with the WGL checker against
+  ``SIM_KV`` (times are history line numbers, so an explanation points into history.edn);
+- ``bank totals``: every successful bank read saw every account, none negative, summing to
+  the total (reads are single-revision ranges, so any other sum is a torn or lost transfer);
+- ``no crashes``: no member exited unless the nemesis killed or removed it;
+- ``recovered``: once every fault was healed, a write and a linearizable read succeeded in
+  time on every member.
+
+A check is ``valid``, ``invalid`` or ``unknown`` (the checker ran out of its time budget).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from synod.chaos.history import Event
+from synod.chaos.workloads import ACCOUNTS, TOTAL
+from synod.check.explain import explain
+from synod.check.jepsen import parse_register_edn
+from synod.check.models import SIM_KV
+from synod.check.wgl import CheckResult, Verdict, check_operations
+
+ANOMALIES_SHOWN_MAX = 10
+
+
+@dataclass(slots=True)
+class Check:
+    name: str
+    verdict: str
+    """"valid", "invalid" or "unknown"."""
+    summary: str
+    anomalies: list[str] = field(default_factory=list)
+    result: CheckResult | None = None
+
+
+def check_registers(edn_text: str, time_budget_s: float) -> Check:
+    operations = parse_register_edn(edn_text)
+    result = check_operations(SIM_KV, operations, time_budget_s)
+    keys = len(result.partitions)
+    summary = f"{len(operations)} operations on {keys} keys, checked in {result.elapsed_s:.2f} s"
+    if result.verdict is Verdict.LINEARIZABLE:
+        return Check("linearizable registers", "valid", summary, result=result)
+    if result.verdict is Verdict.UNKNOWN:
+        return Check("linearizable registers", "unknown", summary + " (budget ran out)")
+    return Check("linearizable registers", "invalid", summary, [explain(result)], result)
+
+
+def check_bank(events: Sequence[Event]) -> Check:
+    reads = [e for e in events if e.is_client and e.f == "read" and e.type == "ok"]
+    anomalies: list[str] = []
+    bad = 0
+    for event in reads:
+        balances: dict[int, int] = event.value
+        total = sum(balances.values())
+        problems = []
+        if len(balances) != ACCOUNTS:
+            problems.append(f"{len(balances)} accounts instead of {ACCOUNTS}")
+        if total != TOTAL:
+            problems.append(f"total {total} instead of {TOTAL}")
+        negative = [a for a, v in balances.items() if v < 0]
+        if negative:
+            problems.append(f"negative balance in accounts {negative}")
+        if problems:
+            bad += 1
+            if len(anomalies) < ANOMALIES_SHOWN_MAX:
+                anomalies.append(
+                    f"read by process {event.process} on {event.node} at "
+                    f"{event.time_ns / 1e9:.3f} s saw {balances}: {'; '.join(problems)}"
+                )
+    transfers = sum(1 for e in events if e.is_client and e.f == "transfer" and e.type == "ok")
+    summary = f"{len(reads)} reads, {transfers} transfers; {bad} reads broke conservation"
+    return Check("bank totals", "invalid" if bad else "valid", summary, anomalies)
+
+
+def check_crashes(crashes: Sequence[tuple[int, str, int]], logs: dict[str, str]) -> Check:
+    anomalies = [
+        f"{name} exited with code {code} at {at_ns / 1e9:.3f} s; log tail:\n{logs.get(name, '')}"
+        for at_ns, name, code in crashes
+    ]
+    summary = f"{len(crashes)} unexpected member exits"
+    return Check("no crashes", "invalid" if crashes else "valid", summary, anomalies)
+
+
+def check_recovery(problems: Sequence[str], seconds: float) -> Check:
+    if problems:
+        return Check(
+            "recovered", "invalid", "not every member served after healing", list(problems)
+        )
+    return Check(
+        "recovered",
+        "valid",
+        f"every member served a write and a read {seconds:.1f} s after healing",
+    )
