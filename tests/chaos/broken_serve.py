@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import sys
 
-from synod.kv.mvcc import RangeRequest
 from synod.cli import serve
 from synod.kv.etcd_machine import EtcdResult
+from synod.kv.mvcc import RangeRequest
 from synod.server.node import Node
 
 _original_read = Node.read
 
 
-async def _local_read(self: Node, request: RangeRequest, *, serializable: bool = False) -> EtcdResult:
+async def _local_read(
+    self: Node, request: RangeRequest, *, serializable: bool = False
+) -> EtcdResult:
     del serializable
     return await _original_read(self, request, serializable=True)
 

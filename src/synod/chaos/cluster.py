@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import shutil
 import signal
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,7 +196,7 @@ class ChaosCluster(LocalCluster):
             return True
         try:
             process.wait(timeout=seconds)
-        except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired
+        except subprocess.TimeoutExpired:
             self.kill(member)
             return False
         return True

@@ -38,12 +38,8 @@ class Event:
 
 def edn(value: Any) -> str:
     """EDN text for the values a history holds."""
-    if value is None:
-        return "nil"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
+    if value is None or isinstance(value, bool):
+        return {None: "nil", True: "true", False: "false"}[value]
     if isinstance(value, Keyword):
         return f":{value.name}"
     if isinstance(value, int):

@@ -111,9 +111,8 @@ def text_report(result: RunResult) -> str:
             if any(c.verdict == "invalid" for c in failed)
             else "UNKNOWN"
         )
-        lines.append(
-            f"verdict: {verdict} ({len(result.checks) - len(failed)} of {len(result.checks)} checks passed)"
-        )
+        passed = len(result.checks) - len(failed)
+        lines.append(f"verdict: {verdict} ({passed} of {len(result.checks)} checks passed)")
     for check in result.checks:
         lines.append(f"  [{check.verdict}] {check.name}: {check.summary}")
         for anomaly in check.anomalies:
@@ -122,8 +121,8 @@ def text_report(result: RunResult) -> str:
     counts = Counter(op.type for op in ops)
     by_f = Counter(f"{op.f}:{op.type}" for op in ops)
     lines.append(
-        f"operations: {len(ops)} (ok {counts['ok']}, fail {counts['fail']}, unknown {counts['info']}); "
-        + ", ".join(f"{k} {v}" for k, v in sorted(by_f.items()))
+        f"operations: {len(ops)} (ok {counts['ok']}, fail {counts['fail']}, "
+        f"unknown {counts['info']}); " + ", ".join(f"{k} {v}" for k, v in sorted(by_f.items()))
     )
     lines.append(latency_line(ops))
     lines.append(f"faults: {len(result.windows)}")
@@ -189,7 +188,8 @@ def html_report(result: RunResult) -> str:
     timeline = "".join(parts)
     latency = _latency_svg(ops, span)
     checks = "".join(
-        f"<h3 class='{c.verdict}'>[{c.verdict}] {html.escape(c.name)}</h3><p>{html.escape(c.summary)}</p>"
+        f"<h3 class='{c.verdict}'>[{c.verdict}] {html.escape(c.name)}</h3>"
+        f"<p>{html.escape(c.summary)}</p>"
         + "".join(f"<pre>{html.escape(a)}</pre>" for a in c.anomalies)
         for c in result.checks
     )
@@ -197,11 +197,14 @@ def html_report(result: RunResult) -> str:
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>synod chaos report</title>"
         "<style>body{font-family:sans-serif;margin:1em}.valid{color:#292}.invalid{color:#c22}"
-        ".unknown{color:#c80}pre{background:#f4f4f4;padding:.5em;overflow:auto}</style></head><body>"
+        ".unknown{color:#c80}pre{background:#f4f4f4;padding:.5em;overflow:auto}</style>"
+        "</head><body>"
         f"<h1>synod chaos</h1><h2>Checks</h2>{checks}"
-        "<h2>Timeline</h2><p>One row per client slot; bars from invocation to completion (green ok, "
-        "grey fail, orange unknown); shaded: fault windows; dashed: leader changes. Hover for "
-        f"details.</p>{timeline}<h2>Latency</h2>{latency}<h2>Summary</h2><pre>{text}</pre>"
+        "<h2>Timeline</h2><p>One row per client slot; bars from invocation to completion "
+        "(green ok, grey fail, orange unknown); shaded: fault windows; dashed: leader changes. "
+        "Hover for "
+        f"details.</p>{timeline}<h2>Latency</h2>{latency}"
+        f"<h2>Summary</h2><pre>{text}</pre>"
         "</body></html>"
     )
 

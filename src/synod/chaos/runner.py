@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,10 +179,10 @@ async def _final_reads(
     for name in clients.names:
         client = clients.client(name)
         if config.workload == "bank":
-            worker = Worker(process, 1, lambda _n, c=client, nm=name: (c, nm), history)
+            worker = Worker(process, 1, _fixed(client, name), history)
             await bank_read(worker)
         else:
-            for key in pool.keys():
+            for key in pool.used_keys():
                 history.add("invoke", "read", [key, None], process, name)
                 try:
                     found = await client.get(f"{REGISTER_PREFIX}{key}")
@@ -192,6 +192,13 @@ async def _final_reads(
                 value = None if found is None else int(found)
                 history.add("ok", "read", [key, value], process, name)
         process += 1
+
+
+def _fixed(client: EtcdClient, name: str) -> Callable[[int], tuple[EtcdClient, str]]:
+    def client_for(_number: int) -> tuple[EtcdClient, str]:
+        return client, name
+
+    return client_for
 
 
 async def _clear(config: ChaosConfig, clients: _Clients) -> None:
@@ -232,7 +239,9 @@ async def run_chaos(config: ChaosConfig) -> RunResult:
             await _clear(config, clients)
         await _setup(config, clients)
         history.started_ns = time.monotonic_ns()
-        await _run_phase(config, clients, nemesis, pool, rng, result)
+        await _run_phase(
+            config, clients=clients, nemesis=nemesis, pool=pool, rng=rng, result=result
+        )
         if nemesis is not None:
             await nemesis.heal_all()
         problems, took = await _recover(clients, config)
@@ -273,6 +282,7 @@ def _history_checks(config: ChaosConfig, history: History) -> list[Check]:
 
 async def _run_phase(
     config: ChaosConfig,
+    *,
     clients: _Clients,
     nemesis: Nemesis | None,
     pool: KeyPool,
@@ -285,7 +295,14 @@ async def _run_phase(
     ops_max = int(config.time_s * OPS_PER_WORKER_PER_SECOND_MAX)
     workers = [Worker(n, count, clients.for_worker, result.history) for n in range(count)]
     tasks = [
-        run_worker(w, config.workload, random.Random(rng.random()), pool, deadline, ops_max)
+        run_worker(
+            w,
+            workload=config.workload,
+            rng=random.Random(rng.random()),
+            pool=pool,
+            deadline=deadline,
+            ops_max=ops_max,
+        )
         for w in workers
     ]
     watch: asyncio.Task[None] | None = None

@@ -8,8 +8,12 @@
   accounts with their mod revisions and moves an amount in a Txn that holds only if neither
   changed (a refused Txn is ``:fail``); a read takes every account at one revision.
 
-Outcomes: a write whose call failed is ``:info`` (it may still apply) and its worker takes a
-fresh process number; a read whose call failed is ``:fail``. Every loop stops at the deadline.
+Outcomes: a call refused before it left the client (gRPC could not connect: the member is
+down) is ``:fail``; any other failed write is ``:info`` (it may still apply) and its worker
+takes a fresh process number; a failed read is ``:fail``. After a failure the worker backs off
+(``BACKOFF_S``), so an unavailable cluster does not flood the history. A register key also
+retires once ``UNKNOWN_PER_KEY_MAX`` of its writes have unknown outcomes: each one multiplies
+the orders the checker must try. Every loop stops at the deadline.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import grpc
 import grpc.aio
 
 from synod.chaos.client import EtcdClient
@@ -32,6 +37,8 @@ ACCOUNTS = 5
 TOTAL = 100
 BANK_PREFIX = "chaos/bank/"
 PAUSE_S = (0.005, 0.03)
+BACKOFF_S = (0.1, 0.3)
+UNKNOWN_PER_KEY_MAX = 8
 
 FAILURES = (grpc.aio.AioRpcError, TimeoutError, OSError)
 
@@ -48,28 +55,41 @@ class KeyPool:
     active: list[int] = field(default_factory=lambda: list(range(ACTIVE_KEYS)))
     used: dict[int, int] = field(default_factory=dict)
 
+    unknown: dict[int, int] = field(default_factory=dict)
+
     def pick(self) -> int:
         slot = self.rng.randrange(len(self.active))
         key = self.active[slot]
         self.used[key] = self.used.get(key, 0) + 1
         if self.used[key] >= OPS_PER_KEY:
-            self.active[slot] = self.next_key
-            self.next_key += 1
+            self._retire(key)
         return key
 
-    def keys(self) -> list[int]:
+    def note_unknown(self, key: int) -> None:
+        self.unknown[key] = self.unknown.get(key, 0) + 1
+        if self.unknown[key] >= UNKNOWN_PER_KEY_MAX:
+            self._retire(key)
+
+    def _retire(self, key: int) -> None:
+        if key in self.active:
+            self.active[self.active.index(key)] = self.next_key
+            self.next_key += 1
+
+    def used_keys(self) -> list[int]:
         return sorted(self.used)
 
 
 class Worker:
     """One client slot; its Jepsen process number changes after every unknown outcome."""
 
-    def __init__(self, number: int, workers: int, client_for: ClientFor, history: History):
+    def __init__(self, number: int, workers: int, client_for: ClientFor, history: History) -> None:
         self.number = number
         self.workers = workers
         self.process = number
         self.client_for = client_for
         self.history = history
+        self.failed = False
+        """Whether the last operation's call failed."""
 
     def retire(self) -> None:
         self.process += self.workers
@@ -87,7 +107,7 @@ async def register_op(worker: Worker, pool: KeyPool, rng: random.Random) -> None
         try:
             found = await client.get(name)
         except FAILURES as error:
-            history.add("fail", "read", [key, None], process, node).error = _why(error)
+            _failed_read(worker, "read", [key, None], node, error)
             return
         history.add("ok", "read", [key, None if found is None else int(found)], process, node)
         return
@@ -97,8 +117,9 @@ async def register_op(worker: Worker, pool: KeyPool, rng: random.Random) -> None
         try:
             await client.put(name, str(value))
         except FAILURES as error:
-            history.add("info", "write", [key, value], process, node).error = _why(error)
-            worker.retire()
+            _failed_write(
+                worker, f="write", value=[key, value], node=node, error=error, pool=pool, key=key
+            )
             return
         history.add("ok", "write", [key, value], process, node)
         return
@@ -107,8 +128,9 @@ async def register_op(worker: Worker, pool: KeyPool, rng: random.Random) -> None
     try:
         swapped = await client.cas(name, str(old), str(new))
     except FAILURES as error:
-        history.add("info", "cas", [key, [old, new]], process, node).error = _why(error)
-        worker.retire()
+        _failed_write(
+            worker, f="cas", value=[key, [old, new]], node=node, error=error, pool=pool, key=key
+        )
         return
     history.add("ok" if swapped else "fail", "cas", [key, [old, new]], process, node)
 
@@ -132,7 +154,7 @@ async def bank_read(worker: Worker) -> None:
     try:
         values, _ = await client.get_prefix(BANK_PREFIX)
     except FAILURES as error:
-        history.add("fail", "read", None, worker.process, node).error = _why(error)
+        _failed_read(worker, "read", None, node, error)
         return
     balances = {int(key[len(BANK_PREFIX) :]): int(value) for key, value in values.items()}
     history.add("ok", "read", dict(sorted(balances.items())), worker.process, node)
@@ -148,7 +170,7 @@ async def bank_transfer(worker: Worker, rng: random.Random) -> None:
     try:
         found = await client.get_with_revision([account(source), account(target)])
     except FAILURES as error:
-        history.add("fail", "transfer", value, worker.process, node).error = _why(error)
+        _failed_read(worker, "transfer", value, node, error)
         return
     if len(found) != 2 or int(found[account(source)][0]) < amount:
         history.add("fail", "transfer", value, worker.process, node).error = "insufficient"
@@ -161,10 +183,42 @@ async def bank_transfer(worker: Worker, rng: random.Random) -> None:
     try:
         done = await client.put_if_revisions(revisions, balances)
     except FAILURES as error:
-        history.add("info", "transfer", value, worker.process, node).error = _why(error)
-        worker.retire()
+        _failed_write(worker, f="transfer", value=value, node=node, error=error, pool=None, key=0)
         return
     history.add("ok" if done else "fail", "transfer", value, worker.process, node)
+
+
+def never_sent(error: BaseException) -> bool:
+    """Whether gRPC refused the call before sending it: it certainly had no effect."""
+    if not isinstance(error, grpc.aio.AioRpcError):
+        return False
+    details = error.details() or ""
+    return error.code() == grpc.StatusCode.UNAVAILABLE and "failed to connect" in details
+
+
+def _failed_read(worker: Worker, f: str, value: object, node: str, error: BaseException) -> None:
+    worker.failed = True
+    worker.history.add("fail", f, value, worker.process, node).error = _why(error)
+
+
+def _failed_write(
+    worker: Worker,
+    *,
+    f: str,
+    value: object,
+    node: str,
+    error: BaseException,
+    pool: KeyPool | None,
+    key: int,
+) -> None:
+    worker.failed = True
+    if never_sent(error):
+        worker.history.add("fail", f, value, worker.process, node).error = _why(error)
+        return
+    worker.history.add("info", f, value, worker.process, node).error = _why(error)
+    worker.retire()
+    if pool is not None:
+        pool.note_unknown(key)
 
 
 def _why(error: BaseException) -> str:
@@ -175,6 +229,7 @@ def _why(error: BaseException) -> str:
 
 async def run_worker(
     worker: Worker,
+    *,
     workload: str,
     rng: random.Random,
     pool: KeyPool,
@@ -185,6 +240,7 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     done = 0
     while loop.time() < deadline and done < ops_max:
+        worker.failed = False
         if workload == "register":
             await register_op(worker, pool, rng)
         elif rng.random() < 0.5:
@@ -192,5 +248,5 @@ async def run_worker(
         else:
             await bank_transfer(worker, rng)
         done += 1
-        await asyncio.sleep(rng.uniform(*PAUSE_S))
+        await asyncio.sleep(rng.uniform(*(BACKOFF_S if worker.failed else PAUSE_S)))
     return done

@@ -30,7 +30,11 @@ def _subcommands() -> list[tuple[str, str, ModuleType]]:
             "drive any etcd v3 endpoint with put or range load, like etcd's benchmark",
             etcd_bench,
         ),
-        ("chaos", "run a workload against a real cluster under faults and check its history", chaos),
+        (
+            "chaos",
+            "run a workload against a real cluster under faults and check its history",
+            chaos,
+        ),
     ]
 
 
