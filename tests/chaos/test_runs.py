@@ -55,7 +55,9 @@ def leftovers(marker: str) -> list[str]:
 
 def test_synod_register_under_every_fault(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    done = chaos(out, "--nodes=3", "--time=20", "--seed=7", "--workload=register")
+    done = chaos(
+        out, "--nodes=3", "--time=20", "--seed=7", "--nemesis=kill,pause,partition,member,disk"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: VALID" in done.stdout
     assert "[valid] linearizable registers" in done.stdout

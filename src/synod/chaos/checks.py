@@ -6,6 +6,8 @@
 - ``bank totals``: every successful bank read saw every account, none negative, summing to
   the total (reads are single-revision ranges, so any other sum is a torn or lost transfer);
 - ``no crashes``: no member exited unless the nemesis killed or removed it;
+- ``disk faults``: every member whose log had bits flipped either started and served on, or
+  refused to start with an error message (a Python traceback is not a clear error);
 - ``recovered``: once every fault was healed, a write and a linearizable read succeeded in
   time on every member.
 
@@ -95,3 +97,13 @@ def check_recovery(problems: Sequence[str], seconds: float) -> Check:
         "valid",
         f"every member served a write and a read {seconds:.1f} s after healing",
     )
+
+
+def check_disk(outcomes: Sequence[str]) -> Check:
+    unclear = [o for o in outcomes if "CRASHED" in o]
+    refused = sum(1 for o in outcomes if "refused" in o or "CRASHED" in o)
+    summary = (
+        f"{len(outcomes)} corrupted logs: {len(outcomes) - refused} members started and served, "
+        f"{refused} refused to start"
+    )
+    return Check("disk faults", "invalid" if unclear else "valid", summary, list(outcomes))

@@ -7,6 +7,11 @@
 - ``member``: remove a random member through the Cluster API (its process exits, as a removed
   etcd member does), wait for the hold, then add it back under a fresh peer URL and start it
   with a fresh data directory and ``--initial-cluster-state existing``.
+- ``disk`` (not in the default set): kill -9 one member, flip a few random bits in the written
+  part of its newest write-ahead log segment, restart it. It must either start (repairing
+  from its peers what it lost) or refuse with a clear error, never serve corrupt data (the
+  history checks see to that); a member that refused is removed and re-added afresh, and the
+  outcome is kept in ``disk_outcomes`` for the report.
 
 Each fault is one window: a ``:nemesis`` start event, the hold, a stop event; the window heals
 even when the run is cancelled during the hold. ``heal_all`` brings every member back for the
@@ -18,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc.aio
 
@@ -26,7 +33,10 @@ from synod.chaos.cluster import ChaosCluster
 from synod.chaos.history import History
 from synod.cli.localcluster import Member
 
-KINDS = ("kill", "pause", "partition", "member")
+KINDS = ("kill", "pause", "partition", "member", "disk")
+DEFAULT_KINDS = ("kill", "pause", "partition", "member")
+BITS_FLIPPED_MAX = 4
+START_GRACE_S = 6.0
 QUIET_S = (1.0, 3.0)
 HOLD_S = (2.0, 5.0)
 REMOVED_EXIT_S = 10.0
@@ -54,6 +64,7 @@ class Nemesis:
         self.leader: str = ""
         self.leader_changes: list[tuple[int, str]] = []
         self.crashes: list[tuple[int, str, int]] = []
+        self.disk_outcomes: list[str] = []
 
     # The leader, as the members see it, and any member that exited unasked.
 
@@ -100,6 +111,9 @@ class Nemesis:
     async def inject(self, kind: str, hold: float) -> None:
         if kind == "member":
             await self.member_change(hold)
+            return
+        if kind == "disk":
+            await self.disk_fault(hold)
             return
         targets, mode = self._targets(kind)
         if not targets:
@@ -176,6 +190,52 @@ class Nemesis:
         finally:
             self._close(window)
 
+    async def disk_fault(self, hold: float) -> None:
+        members = self.cluster.in_cluster()
+        if any(not m.running for m in members):
+            return
+        victim = self.rng.choice(members)
+        window = self._open("disk", f"flip bits in the log of {victim.name}")
+        try:
+            self.cluster.kill_member(victim)
+            flipped = flip_bits(victim.data_dir, self.rng)
+            window.detail += f" ({flipped})"
+            self.history.nemesis("corrupt", f"{victim.name}: {flipped}")
+            await asyncio.sleep(hold / 2)
+            log_start = victim.log_path.stat().st_size if victim.log_path.exists() else 0
+            self.cluster.start_member(victim)
+            exited = await asyncio.to_thread(_exits_within, victim, START_GRACE_S)
+            if exited is None:
+                self.cluster.state[victim.name].killed = False
+                self.disk_outcomes.append(f"{victim.name} ({flipped}): started and served on")
+                return
+            tail = victim.log_path.read_text(errors="replace")[log_start:]
+            reason = _last_lines(tail)
+            clear = "Traceback" not in tail and exited != 0
+            verdict = "refused to start" if clear else "CRASHED at start (no clear error)"
+            self.disk_outcomes.append(
+                f"{victim.name} ({flipped}): {verdict}, exit code {exited}: {reason}"
+            )
+            self.history.nemesis("refused-start", f"{victim.name}: {reason}")
+            await self._replace(victim)
+        finally:
+            self._close(window)
+
+    async def _replace(self, member: Member) -> None:
+        """A member that cannot start: removed, then re-added with a fresh data directory."""
+        state = self.cluster.state[member.name]
+        for other in self.cluster.up():
+            if other is member:
+                continue
+            try:
+                await self.cluster.client(other).member_remove(state.member_id)
+            except grpc.aio.AioRpcError:
+                continue
+            state.removed = True
+            state.killed = False
+            await self.rejoin(member)
+            return
+
     async def rejoin(self, member: Member) -> bool:
         url = await self.cluster.prepare_rejoin(member)
         for _ in range(REJOIN_TRIES):
@@ -217,3 +277,38 @@ class Nemesis:
     def _close(self, window: Window) -> None:
         window.end_ns = self.history.now_ns()
         self.history.nemesis(f"stop-{window.kind}", window.detail)
+
+
+def _exits_within(member: Member, seconds: float) -> int | None:
+    """The exit code if ``member`` exits within ``seconds``, else None (it is running)."""
+    process = member.process
+    assert process is not None
+    try:
+        return process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _last_lines(text: str, count: int = 3) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(lines[-count:]) or "(no output)"
+
+
+def flip_bits(data_dir: Path, rng: random.Random) -> str:
+    """Flip 1 to ``BITS_FLIPPED_MAX`` bits in the written part of the newest log segment."""
+    segments = sorted(
+        (p for p in data_dir.rglob("*") if p.is_file() and p.suffix in (".log", ".wal")),
+        key=lambda p: (p.stat().st_mtime_ns, p.name),
+    )
+    if not segments:
+        return "no log segment found"
+    segment = segments[-1]
+    data = bytearray(segment.read_bytes())
+    written = len(data.rstrip(b"\0"))
+    if written == 0:
+        return f"{segment.name} is empty"
+    offsets = sorted(rng.randrange(written) for _ in range(rng.randint(1, BITS_FLIPPED_MAX)))
+    for offset in offsets:
+        data[offset] ^= 1 << rng.randrange(8)
+    segment.write_bytes(bytes(data))
+    return f"{segment.name} bytes {','.join(str(o) for o in offsets)} of {written}"

@@ -18,11 +18,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synod.chaos.checks import Check, check_bank, check_crashes, check_recovery, check_registers
+from synod.chaos.checks import (
+    Check,
+    check_bank,
+    check_crashes,
+    check_disk,
+    check_recovery,
+    check_registers,
+)
 from synod.chaos.client import EtcdClient
 from synod.chaos.cluster import ChaosCluster, ClusterError
 from synod.chaos.history import History
-from synod.chaos.nemesis import KINDS, Nemesis, Window
+from synod.chaos.nemesis import DEFAULT_KINDS, KINDS, Nemesis, Window
 from synod.chaos.workloads import (
     FAILURES,
     REGISTER_PREFIX,
@@ -46,7 +53,7 @@ class ChaosConfig:
     out: Path
     nodes: int = 5
     time_s: float = 60.0
-    nemesis: tuple[str, ...] = KINDS
+    nemesis: tuple[str, ...] = DEFAULT_KINDS
     workload: str = "register"
     seed: int = 1
     target: str = "synod"
@@ -265,6 +272,8 @@ async def run_chaos(config: ChaosConfig) -> RunResult:
             await cluster.aclose()
             crashes = nemesis.crashes if nemesis is not None else []
             result.checks.insert(0, check_crashes(crashes, logs))
+            if nemesis is not None and "disk" in config.nemesis:
+                result.checks.append(check_disk(nemesis.disk_outcomes))
         else:
             result.members = clients.names
     (config.out / "history.edn").write_text(history.to_edn(), encoding="utf-8")

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from synod.chaos.cluster import ClusterError
-from synod.chaos.nemesis import KINDS
+from synod.chaos.nemesis import DEFAULT_KINDS, KINDS
 from synod.chaos.report import html_report, text_report
 from synod.chaos.runner import TARGETS, WORKLOADS, ChaosConfig, parse_list, run_chaos
 
@@ -28,8 +28,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--nemesis",
         default=None,
-        help=f"comma-separated faults out of {','.join(KINDS)}, or none (default: all; none "
-        "with --endpoints)",
+        help=f"comma-separated faults out of {','.join(KINDS)}, or none (default: "
+        f"{','.join(DEFAULT_KINDS)}; none with --endpoints)",
     )
     parser.add_argument("--workload", default="register", choices=WORKLOADS)
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
@@ -60,7 +60,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def config_from(args: argparse.Namespace) -> ChaosConfig:
     endpoints = tuple(e.strip() for e in args.endpoints.split(",") if e.strip())
     nemesis_text = (
-        args.nemesis if args.nemesis is not None else ("none" if endpoints else ",".join(KINDS))
+        args.nemesis
+        if args.nemesis is not None
+        else ("none" if endpoints else ",".join(DEFAULT_KINDS))
     )
     seed = args.seed if args.seed is not None else random.randrange(1, 1_000_000)
     out = args.out or Path(f"chaos-{time.strftime('%Y%m%d-%H%M%S')}-{seed}")
