@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from synod.chaos.checks import check_bank, check_registers
+from synod.chaos.checks import check_appends, check_bank, check_registers
 from synod.chaos.history import History, edn
 from synod.chaos.workloads import ACCOUNTS, TOTAL
 from synod.check.history import HistoryError
-from synod.check.jepsen import Keyword, parse_register_edn, read_edn_map
+from synod.check.jepsen import Keyword, parse_kv_edn, parse_register_edn, read_edn_map
 
 
 def test_edn_forms() -> None:
@@ -87,3 +87,22 @@ def test_bank_check_flags_a_read_that_breaks_conservation() -> None:
     assert len(check.anomalies) == 1
     assert f"total {TOTAL + 3}" in check.anomalies[0]
     assert check_bank(history.events[:2]).verdict == "valid"
+
+
+def test_append_history_reads_back_as_jepsen_key_value_events() -> None:
+    history = History()
+    history.add("invoke", "append", " 1", 0, "n1", key="3")
+    history.add("ok", "append", " 1", 0, "n1", key="3")
+    history.nemesis("start-kill", "one: n2")
+    history.add("invoke", "get", None, 1, "n2", key="3")
+    history.add("ok", "get", " 1", 1, "n2", key="3")
+    operations = parse_kv_edn(history.to_edn())
+    assert [(op.input, op.output) for op in operations] == [
+        (("append", "3", " 1"), None),
+        (("get", "3"), " 1"),
+    ]
+    assert check_appends(history.to_edn(), 10).verdict == "valid"
+    history.add("invoke", "get", None, 2, "n3", key="3")
+    history.add("ok", "get", "", 2, "n3", key="3")
+    lost = check_appends(history.to_edn(), 10)
+    assert lost.verdict == "invalid", "the append acknowledged before this get is missing"

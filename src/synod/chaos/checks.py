@@ -3,6 +3,8 @@
 - ``linearizable registers``: the register operations, read back from the EDN history with
   ``synod.check.jepsen.parse_register_edn``, checked key by key with the WGL checker against
   ``SIM_KV`` (times are history line numbers, so an explanation points into history.edn);
+- ``linearizable appends``: the append workload's gets and appends, read back with
+  ``synod.check.jepsen.parse_kv_edn`` and checked key by key against ``KV``;
 - ``bank totals``: every successful bank read saw every account, none negative, summing to
   the total (reads are single-revision ranges, so any other sum is a torn or lost transfer);
 - ``no crashes``: no member exited unless the nemesis killed or removed it;
@@ -22,8 +24,9 @@ from dataclasses import dataclass, field
 from synod.chaos.history import Event
 from synod.chaos.workloads import ACCOUNTS, TOTAL
 from synod.check.explain import explain
-from synod.check.jepsen import parse_register_edn
-from synod.check.models import SIM_KV
+from synod.check.history import Operation
+from synod.check.jepsen import parse_kv_edn, parse_register_edn
+from synod.check.models import KV, SIM_KV, Model
 from synod.check.wgl import CheckResult, Verdict, check_operations
 
 ANOMALIES_SHOWN_MAX = 10
@@ -40,15 +43,27 @@ class Check:
 
 
 def check_registers(edn_text: str, time_budget_s: float) -> Check:
-    operations = parse_register_edn(edn_text)
-    result = check_operations(SIM_KV, operations, time_budget_s)
+    return _linearizable(
+        "linearizable registers", SIM_KV, parse_register_edn(edn_text), time_budget_s
+    )
+
+
+def check_appends(edn_text: str, time_budget_s: float) -> Check:
+    return _linearizable("linearizable appends", KV, parse_kv_edn(edn_text), time_budget_s)
+
+
+def _linearizable(
+    name: str, model: Model, operations: list[Operation], time_budget_s: float
+) -> Check:
+    result = check_operations(model, operations, time_budget_s)
     keys = len(result.partitions)
     summary = f"{len(operations)} operations on {keys} keys, checked in {result.elapsed_s:.2f} s"
     if result.verdict is Verdict.LINEARIZABLE:
-        return Check("linearizable registers", "valid", summary, result=result)
+        return Check(name, "valid", summary, result=result)
     if result.verdict is Verdict.UNKNOWN:
-        return Check("linearizable registers", "unknown", summary + " (budget ran out)")
-    return Check("linearizable registers", "invalid", summary, [explain(result)], result)
+        return Check(name, "unknown", summary + " (budget ran out)")
+    times = "times in the explanation are line numbers of history.edn"
+    return Check(name, "invalid", f"{summary}; {times}", [explain(result)], result)
 
 
 def check_bank(events: Sequence[Event]) -> Check:

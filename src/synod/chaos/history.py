@@ -4,8 +4,9 @@ Every event is ``{:type T, :f F, :value V, :process P, :time NS}`` with ``T`` on
 ``:invoke``, ``:ok``, ``:fail`` (certainly did not happen) and ``:info`` (unknown outcome, the
 process is then retired), ``:time`` nanoseconds since the run began, and ``:node`` the member
 the client spoke to. Register operations use Jepsen's independent-key form, ``:value [key v]``
-(a cas's ``v`` is ``[old new]``); the nemesis's process is ``:nemesis``, and a leader change
-is an ``:info`` event with ``:f :leader``.
+(a cas's ``v`` is ``[old new]``); append operations use Jepsen's key-value form, ``:f
+:append`` or ``:get`` with ``:key "k"`` and a string ``:value``. The nemesis's process is
+``:nemesis``, and a leader change is an ``:info`` event with ``:f :leader``.
 
 Rules: events are appended in the order they happen (one event loop), so line order is real
 time order; values are ints, strings, nil, booleans, keywords, vectors and maps only.
@@ -30,6 +31,7 @@ class Event:
     time_ns: int
     node: str = ""
     error: str = ""
+    key: str | None = None
 
     @property
     def is_client(self) -> bool:
@@ -64,8 +66,17 @@ class History:
     def now_ns(self) -> int:
         return time.monotonic_ns() - self.started_ns
 
-    def add(self, type: str, f: str, value: Any, process: int | str, node: str = "") -> Event:
-        event = Event(type, f, value, process, self.now_ns(), node)
+    def add(
+        self,
+        type: str,
+        f: str,
+        value: Any,
+        process: int | str,
+        node: str = "",
+        *,
+        key: str | None = None,
+    ) -> Event:
+        event = Event(type, f, value, process, self.now_ns(), node, key=key)
         self.events.append(event)
         return event
 
@@ -81,6 +92,7 @@ class History:
             pairs: list[tuple[str, Any]] = [
                 ("type", Keyword(event.type)),
                 ("f", Keyword(event.f)),
+                *([("key", event.key)] if event.key is not None else []),
                 ("value", event.value),
                 ("process", process),
                 ("time", event.time_ns),

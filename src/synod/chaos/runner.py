@@ -20,6 +20,7 @@ from pathlib import Path
 
 from synod.chaos.checks import (
     Check,
+    check_appends,
     check_bank,
     check_crashes,
     check_disk,
@@ -31,6 +32,7 @@ from synod.chaos.cluster import ChaosCluster, ClusterError
 from synod.chaos.history import History
 from synod.chaos.nemesis import DEFAULT_KINDS, KINDS, Nemesis, Window
 from synod.chaos.workloads import (
+    APPEND_PREFIX,
     FAILURES,
     REGISTER_PREFIX,
     KeyPool,
@@ -41,7 +43,7 @@ from synod.chaos.workloads import (
 )
 from synod.cli.localcluster import START_SECONDS_MAX
 
-WORKLOADS = ("register", "bank")
+WORKLOADS = ("register", "bank", "append")
 TARGETS = ("synod", "etcd")
 OPS_PER_WORKER_PER_SECOND_MAX = 200
 SETUP_TRIES = 20
@@ -190,15 +192,31 @@ async def _final_reads(
             await bank_read(worker)
         else:
             for key in pool.used_keys():
-                history.add("invoke", "read", [key, None], process, name)
-                try:
-                    found = await client.get(f"{REGISTER_PREFIX}{key}")
-                except FAILURES:
-                    history.add("fail", "read", [key, None], process, name)
-                    continue
-                value = None if found is None else int(found)
-                history.add("ok", "read", [key, value], process, name)
+                await _final_read(
+                    config.workload, client, history, process=process, name=name, key=key
+                )
         process += 1
+
+
+async def _final_read(
+    workload: str, client: EtcdClient, history: History, *, process: int, name: str, key: int
+) -> None:
+    if workload == "append":
+        history.add("invoke", "get", None, process, name, key=str(key))
+        try:
+            found = await client.get(f"{APPEND_PREFIX}{key}")
+        except FAILURES:
+            history.add("fail", "get", None, process, name, key=str(key))
+            return
+        history.add("ok", "get", found or "", process, name, key=str(key))
+        return
+    history.add("invoke", "read", [key, None], process, name)
+    try:
+        found = await client.get(f"{REGISTER_PREFIX}{key}")
+    except FAILURES:
+        history.add("fail", "read", [key, None], process, name)
+        return
+    history.add("ok", "read", [key, None if found is None else int(found)], process, name)
 
 
 def _fixed(client: EtcdClient, name: str) -> Callable[[int], tuple[EtcdClient, str]]:
@@ -210,7 +228,8 @@ def _fixed(client: EtcdClient, name: str) -> Callable[[int], tuple[EtcdClient, s
 
 async def _clear(config: ChaosConfig, clients: _Clients) -> None:
     """Attached to a cluster that may hold an earlier run's keys: start from none."""
-    prefix = REGISTER_PREFIX if config.workload == "register" else "chaos/bank/"
+    prefixes = {"register": REGISTER_PREFIX, "append": APPEND_PREFIX}
+    prefix = prefixes.get(config.workload, "chaos/bank/")
     client = clients.client(clients.names[0])
     from synod.api.gen.etcdserverpb import rpc_pb2  # noqa: PLC0415
 
@@ -286,6 +305,8 @@ async def run_chaos(config: ChaosConfig) -> RunResult:
 def _history_checks(config: ChaosConfig, history: History) -> list[Check]:
     if config.workload == "bank":
         return [check_bank(history.events)]
+    if config.workload == "append":
+        return [check_appends(history.to_edn(), config.check_budget_s)]
     return [check_registers(history.to_edn(), config.check_budget_s)]
 
 

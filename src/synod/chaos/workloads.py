@@ -4,6 +4,11 @@
   compare-and-swaps (a Txn comparing the value) a key from a small active set; values are
   0-4. A key retires after ``OPS_PER_KEY`` invocations and a fresh one takes its place, so
   each key's history stays small enough to check exhaustively.
+- ``append``: Jepsen's key-value appends: each key's value is a string of unique tokens; an
+  append reads the value and its mod revision and writes value + token in a Txn that holds
+  only if the key did not change (retried up to ``APPEND_TRIES`` times, then ``:fail``); a get
+  reads it. Keys rotate as for registers. A lost, duplicated or reordered append shows as a
+  get no order of the appends explains.
 - ``bank``: ``ACCOUNTS`` accounts holding ``TOTAL`` between them. A transfer reads two
   accounts with their mod revisions and moves an amount in a Txn that holds only if neither
   changed (a refused Txn is ``:fail``); a read takes every account at one revision.
@@ -33,6 +38,8 @@ OPS_PER_KEY = 120
 ACTIVE_KEYS = 4
 VALUES = 5
 REGISTER_PREFIX = "chaos/r/"
+APPEND_PREFIX = "chaos/a/"
+APPEND_TRIES = 3
 ACCOUNTS = 5
 TOTAL = 100
 BANK_PREFIX = "chaos/bank/"
@@ -56,6 +63,12 @@ class KeyPool:
     used: dict[int, int] = field(default_factory=dict)
 
     unknown: dict[int, int] = field(default_factory=dict)
+    tokens: int = 0
+
+    def token(self) -> int:
+        """A number no other append has used."""
+        self.tokens += 1
+        return self.tokens
 
     def pick(self) -> int:
         slot = self.rng.randrange(len(self.active))
@@ -133,6 +146,47 @@ async def register_op(worker: Worker, pool: KeyPool, rng: random.Random) -> None
         )
         return
     history.add("ok" if swapped else "fail", "cas", [key, [old, new]], process, node)
+
+
+async def append_op(worker: Worker, pool: KeyPool, rng: random.Random) -> None:
+    client, node = worker.client_for(worker.number)
+    key = pool.pick()
+    name = f"{APPEND_PREFIX}{key}"
+    history, process = worker.history, worker.process
+    if rng.random() < 0.5:
+        history.add("invoke", "get", None, process, node, key=str(key))
+        try:
+            found = await client.get(name)
+        except FAILURES as error:
+            worker.failed = True
+            history.add("fail", "get", None, process, node, key=str(key)).error = _why(error)
+            return
+        history.add("ok", "get", found or "", process, node, key=str(key))
+        return
+    token = f" {pool.token()}"
+    history.add("invoke", "append", token, process, node, key=str(key))
+    for _ in range(APPEND_TRIES):
+        try:
+            current = await client.get_with_revision([name])
+        except FAILURES as error:
+            worker.failed = True
+            history.add("fail", "append", token, process, node, key=str(key)).error = _why(error)
+            return
+        value, revision = current.get(name, ("", 0))
+        try:
+            done = await client.put_if_revisions({name: revision}, {name: value + token})
+        except FAILURES as error:
+            worker.failed = True
+            kind = "fail" if never_sent(error) else "info"
+            history.add(kind, "append", token, process, node, key=str(key)).error = _why(error)
+            if kind == "info":
+                worker.retire()
+                pool.note_unknown(key)
+            return
+        if done:
+            history.add("ok", "append", token, process, node, key=str(key))
+            return
+    history.add("fail", "append", token, process, node, key=str(key)).error = "contended"
 
 
 def account(index: int) -> str:
@@ -243,6 +297,8 @@ async def run_worker(
         worker.failed = False
         if workload == "register":
             await register_op(worker, pool, rng)
+        elif workload == "append":
+            await append_op(worker, pool, rng)
         elif rng.random() < 0.5:
             await bank_read(worker)
         else:

@@ -9,7 +9,8 @@ return at infinity. Times are line numbers: only their order matters.
 - ``parse_etcd_log``: the register log of Jepsen's etcd test, ``INFO  jepsen.util - 3 :invoke
   :cas [1 4]`` (tab or space separated). Lines of any other shape are log noise and skipped.
 - ``parse_kv_edn``: one EDN map per line, ``{:process 0, :type :ok, :f :get, :key "4", :value
-  "x 0 1 y"}``. Every non-blank line must be such a map.
+  "x 0 1 y"}``. Every non-blank line must be such a map; events of a keyword process
+  (``:process :nemesis``) are skipped.
 """
 
 from __future__ import annotations
@@ -224,6 +225,8 @@ def _keyword(event: dict[Hashable, Hashable], name: str, allowed: tuple[str, ...
 
 def _kv_event(events: _Events, event: dict[Hashable, Hashable], time: float) -> None:
     process = _field(event, "process")
+    if isinstance(process, Keyword):
+        return  # the nemesis (or another non-client process): not an operation
     if not isinstance(process, int) or isinstance(process, bool):
         raise HistoryError(":process must be an integer")
     kind = _keyword(event, "type", ("invoke", "ok", "fail", "info"))
