@@ -8,6 +8,7 @@ import pytest
 
 from synod.chaos.checks import check_appends, check_bank, check_registers
 from synod.chaos.history import History, edn
+from synod.chaos.watch import Delivery, Watcher, check_watch
 from synod.chaos.workloads import ACCOUNTS, TOTAL
 from synod.check.history import HistoryError
 from synod.check.jepsen import Keyword, parse_kv_edn, parse_register_edn, read_edn_map
@@ -82,11 +83,11 @@ def test_bank_check_flags_a_read_that_breaks_conservation() -> None:
     for process, balances in enumerate((good, bad)):
         history.add("invoke", "read", None, process, "n1")
         history.add("ok", "read", balances, process, "n1")
-    check = check_bank(history.events)
+    check = check_bank(history.events, accounts=ACCOUNTS, total=TOTAL)
     assert check.verdict == "invalid"
     assert len(check.anomalies) == 1
     assert f"total {TOTAL + 3}" in check.anomalies[0]
-    assert check_bank(history.events[:2]).verdict == "valid"
+    assert check_bank(history.events[:2], accounts=ACCOUNTS, total=TOTAL).verdict == "valid"
 
 
 def test_append_history_reads_back_as_jepsen_key_value_events() -> None:
@@ -106,3 +107,38 @@ def test_append_history_reads_back_as_jepsen_key_value_events() -> None:
     history.add("ok", "get", "", 2, "n3", key="3")
     lost = check_appends(history.to_edn(), 10)
     assert lost.verdict == "invalid", "the append acknowledged before this get is missing"
+
+
+def stream(number: int, events: list[tuple[int, str, str, int]], start: int = 1) -> Watcher:
+    watcher = Watcher(number, f"n{number}", None, start)  # type: ignore[arg-type]
+    watcher.deliveries = [
+        Delivery(rev, key, value, "put", response) for rev, key, value, response in events
+    ]
+    return watcher
+
+
+def test_watch_check_holds_streams_to_the_reference() -> None:
+    history = History()
+    for value, key in (("a", "w/1"), ("b", "w/2"), ("c", "w/1")):
+        history.add("invoke", "write", [[key, value]], 0, "n1")
+        history.add("ok", "write", [[key, value]], 0, "n1")
+    full = [(2, "w/1", "a", 1), (3, "w/2", "b", 2), (3, "w/1", "c", 2)]
+    ref = stream(-1, full)
+    assert check_watch([stream(0, full)], ref, history.events, 3).verdict == "valid"
+    resumed_later = stream(1, full[1:], start=3)
+    assert check_watch([resumed_later], ref, history.events, 3).verdict == "valid"
+    cases = {
+        "missing": [full[0], full[2]],
+        "delivered twice": [full[0], full[0], full[1], full[2]],
+        "separate responses": [full[0], full[1], (3, "w/1", "c", 3)],
+        "out of order": [full[1], full[0], full[2]],
+        "stopped": full[:1],
+    }
+    for name, events in cases.items():
+        check = check_watch([stream(0, events)], ref, history.events, 3)
+        assert check.verdict == "invalid", name
+    history.add("invoke", "write", [["w/3", "d"]], 1, "n2")
+    history.add("ok", "write", [["w/3", "d"]], 1, "n2")
+    lost = check_watch([stream(0, full)], ref, history.events, 3)
+    assert lost.verdict == "invalid"
+    assert "is lost" in lost.anomalies[0]

@@ -98,11 +98,18 @@ def test_planted_stale_reads_are_caught_under_partitions(tmp_path: Path) -> None
 def test_the_same_runner_completes_against_etcd(tmp_path: Path) -> None:
     out = tmp_path / "etcd"
     done = chaos(
-        out, "--target=etcd", "--nodes=3", "--time=12", "--seed=5", "--nemesis=kill,pause,partition"
+        out,
+        "--target=etcd",
+        "--nodes=3",
+        "--time=12",
+        "--seed=5",
+        "--nemesis=kill,pause,partition",
+        "--workload=watch",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 etcd nodes" in done.stdout
     assert "verdict: VALID" in done.stdout
+    assert "[valid] watch guarantees" in done.stdout
     assert leftovers(str(out)) == []
 
 

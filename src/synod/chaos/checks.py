@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from synod.chaos.history import Event
-from synod.chaos.workloads import ACCOUNTS, TOTAL
 from synod.check.explain import explain
 from synod.check.history import Operation
 from synod.check.jepsen import parse_kv_edn, parse_register_edn
@@ -66,18 +65,18 @@ def _linearizable(
     return Check(name, "invalid", f"{summary}; {times}", [explain(result)], result)
 
 
-def check_bank(events: Sequence[Event]) -> Check:
+def check_bank(events: Sequence[Event], *, accounts: int, total: int) -> Check:
     reads = [e for e in events if e.is_client and e.f == "read" and e.type == "ok"]
     anomalies: list[str] = []
     bad = 0
     for event in reads:
         balances: dict[int, int] = event.value
-        total = sum(balances.values())
+        found = sum(balances.values())
         problems = []
-        if len(balances) != ACCOUNTS:
-            problems.append(f"{len(balances)} accounts instead of {ACCOUNTS}")
-        if total != TOTAL:
-            problems.append(f"total {total} instead of {TOTAL}")
+        if len(balances) != accounts:
+            problems.append(f"{len(balances)} accounts instead of {accounts}")
+        if found != total:
+            problems.append(f"total {found} instead of {total}")
         negative = [a for a, v in balances.items() if v < 0]
         if negative:
             problems.append(f"negative balance in accounts {negative}")

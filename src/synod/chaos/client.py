@@ -62,6 +62,15 @@ class EtcdClient:
                 found[kv.key.decode()] = (kv.value.decode(), kv.mod_revision)
         return found
 
+    async def last_revision(self, prefix: str) -> int:
+        """The highest mod revision among the keys under ``prefix`` (0: none)."""
+        start = prefix.encode()
+        reply = await self.kv.Range(
+            rpc_pb2.RangeRequest(key=start, range_end=prefix_end(start), keys_only=True),
+            timeout=self.call_s,
+        )
+        return max((kv.mod_revision for kv in reply.kvs), default=0)
+
     async def put(self, key: str, value: str) -> None:
         await self.kv.Put(
             rpc_pb2.PutRequest(key=key.encode(), value=value.encode()), timeout=self.call_s

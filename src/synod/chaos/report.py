@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from synod.chaos.history import Event
-from synod.chaos.runner import RunResult
+from synod.chaos.runner import FINAL_PROCESS, RunResult
 
 WIDTH = 1200
 ROW = 14
 LEFT = 70
-FINAL_PROCESS = 10_000
 COLORS = {"ok": "#3a3", "fail": "#999", "info": "#e80"}
 FAULT_COLORS = {
     "kill": "#f66",

@@ -31,10 +31,13 @@ from synod.chaos.client import EtcdClient
 from synod.chaos.cluster import ChaosCluster, ClusterError
 from synod.chaos.history import History
 from synod.chaos.nemesis import DEFAULT_KINDS, KINDS, Nemesis, Window
+from synod.chaos.watch import WATCH_PREFIX, WatchRun
 from synod.chaos.workloads import (
+    ACCOUNTS,
     APPEND_PREFIX,
     FAILURES,
     REGISTER_PREFIX,
+    TOTAL,
     KeyPool,
     Worker,
     bank_read,
@@ -43,11 +46,13 @@ from synod.chaos.workloads import (
 )
 from synod.cli.localcluster import START_SECONDS_MAX
 
-WORKLOADS = ("register", "bank", "append")
+WORKLOADS = ("register", "bank", "append", "watch")
 TARGETS = ("synod", "etcd")
 OPS_PER_WORKER_PER_SECOND_MAX = 200
 SETUP_TRIES = 20
 PROBE_KEY = "chaos/probe"
+FINAL_PROCESS = 10_000
+"""Process numbers of the final reads: past any worker's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +233,7 @@ def _fixed(client: EtcdClient, name: str) -> Callable[[int], tuple[EtcdClient, s
 
 async def _clear(config: ChaosConfig, clients: _Clients) -> None:
     """Attached to a cluster that may hold an earlier run's keys: start from none."""
-    prefixes = {"register": REGISTER_PREFIX, "append": APPEND_PREFIX}
+    prefixes = {"register": REGISTER_PREFIX, "append": APPEND_PREFIX, "watch": WATCH_PREFIX}
     prefix = prefixes.get(config.workload, "chaos/bank/")
     client = clients.client(clients.names[0])
     from synod.api.gen.etcdserverpb import rpc_pb2  # noqa: PLC0415
@@ -258,6 +263,7 @@ async def run_chaos(config: ChaosConfig) -> RunResult:
     clients = _Clients(config, cluster)
     nemesis = Nemesis(cluster, history, random.Random(rng.random())) if cluster else None
     pool = KeyPool(random.Random(rng.random()))
+    watchers: WatchRun | None = None
     try:
         if cluster is not None:
             await _start(cluster)
@@ -265,6 +271,8 @@ async def run_chaos(config: ChaosConfig) -> RunResult:
             await _clear(config, clients)
         await _setup(config, clients)
         history.started_ns = time.monotonic_ns()
+        if config.workload == "watch":
+            watchers = await _start_watchers(clients, history, rng)
         await _run_phase(
             config, clients=clients, nemesis=nemesis, pool=pool, rng=rng, result=result
         )
@@ -273,28 +281,17 @@ async def run_chaos(config: ChaosConfig) -> RunResult:
         problems, took = await _recover(clients, config)
         if cluster is not None:
             await cluster.learn_ids()
-        await _final_reads(config, clients, history, pool, 10_000)
+        if watchers is not None:
+            result.checks.append(await watchers.finish(_first_client(clients), history))
+        else:
+            await _final_reads(config, clients, history, pool, FINAL_PROCESS)
         result.checks.append(check_recovery(problems, took))
     except asyncio.CancelledError:
         result.interrupted = True
     finally:
-        if nemesis is not None:
-            result.windows = nemesis.windows
-            result.leader_changes = nemesis.leader_changes
-        await clients.close()
-        if cluster is not None:
-            result.members = [m.name for m in cluster.members]
-            if nemesis is not None:
-                for member, code in cluster.crashed():
-                    nemesis.crashes.append((history.now_ns(), member.name, code))
-            logs = {m.name: cluster.log(m) for m in cluster.members}
-            await cluster.aclose()
-            crashes = nemesis.crashes if nemesis is not None else []
-            result.checks.insert(0, check_crashes(crashes, logs))
-            if nemesis is not None and "disk" in config.nemesis:
-                result.checks.append(check_disk(nemesis.disk_outcomes))
-        else:
-            result.members = clients.names
+        if watchers is not None:
+            await watchers.close()
+        await _wrap_up(config, result, clients, cluster, nemesis)
     (config.out / "history.edn").write_text(history.to_edn(), encoding="utf-8")
     if not result.interrupted:
         result.checks[:0] = _history_checks(config, history)
@@ -302,9 +299,52 @@ async def run_chaos(config: ChaosConfig) -> RunResult:
     return result
 
 
+async def _wrap_up(
+    config: ChaosConfig,
+    result: RunResult,
+    clients: _Clients,
+    cluster: ChaosCluster | None,
+    nemesis: Nemesis | None,
+) -> None:
+    """Stop every process and proxy; collect what the nemesis saw and the crash check."""
+    history = result.history
+    if nemesis is not None:
+        result.windows = nemesis.windows
+        result.leader_changes = nemesis.leader_changes
+    await clients.close()
+    if cluster is not None:
+        result.members = [m.name for m in cluster.members]
+        if nemesis is not None:
+            for member, code in cluster.crashed():
+                nemesis.crashes.append((history.now_ns(), member.name, code))
+        logs = {m.name: cluster.log(m) for m in cluster.members}
+        await cluster.aclose()
+        crashes = nemesis.crashes if nemesis is not None else []
+        result.checks.insert(0, check_crashes(crashes, logs))
+        if nemesis is not None and "disk" in config.nemesis:
+            result.checks.append(check_disk(nemesis.disk_outcomes))
+    else:
+        result.members = clients.names
+
+
+async def _start_watchers(clients: _Clients, history: History, rng: random.Random) -> WatchRun:
+    _, revision = await _first_client(clients).get_prefix(WATCH_PREFIX)
+    run = WatchRun([clients.for_worker(n) for n in range(len(clients.names))], revision + 1)
+    run.start(history, random.Random(rng.random()))
+    return run
+
+
+def _first_client(clients: _Clients) -> EtcdClient:
+    if clients.cluster is not None:
+        return clients.cluster.client(clients.cluster.in_cluster()[0])
+    return clients.client(clients.names[0])
+
+
 def _history_checks(config: ChaosConfig, history: History) -> list[Check]:
+    if config.workload == "watch":
+        return []
     if config.workload == "bank":
-        return [check_bank(history.events)]
+        return [check_bank(history.events, accounts=ACCOUNTS, total=TOTAL)]
     if config.workload == "append":
         return [check_appends(history.to_edn(), config.check_budget_s)]
     return [check_registers(history.to_edn(), config.check_budget_s)]

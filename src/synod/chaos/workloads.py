@@ -33,6 +33,7 @@ import grpc.aio
 
 from synod.chaos.client import EtcdClient
 from synod.chaos.history import History
+from synod.chaos.watch import write_op
 
 OPS_PER_KEY = 120
 ACTIVE_KEYS = 4
@@ -299,6 +300,11 @@ async def run_worker(
             await register_op(worker, pool, rng)
         elif workload == "append":
             await append_op(worker, pool, rng)
+        elif workload == "watch":
+            client, node = worker.client_for(worker.number)
+            serial = pool.token()
+            if not await write_op(client, node, worker.process, worker.history, rng, serial=serial):
+                worker.failed = True
         elif rng.random() < 0.5:
             await bank_read(worker)
         else:
