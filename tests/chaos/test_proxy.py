@@ -30,6 +30,8 @@ def test_rules_cut_links_and_isolated_destinations() -> None:
     assert rules.is_cut(1, 2)
     assert not rules.is_cut(2, 1)
     assert rules.is_cut(UNKNOWN_SOURCE, 3)
+    assert rules.is_cut(UNKNOWN_SOURCE, 2), "an unknown dialer may be the cut source"
+    assert not rules.is_cut(UNKNOWN_SOURCE, 1)
     rules.heal()
     assert not rules.is_cut(1, 2)
     assert not rules.is_cut(5, 3)

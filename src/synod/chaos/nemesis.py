@@ -43,6 +43,8 @@ REMOVED_EXIT_S = 10.0
 REJOIN_TRIES = 20
 REJOIN_RETRY_S = 1.0
 LEADER_POLL_S = 0.25
+FAULTS_MAX = 10_000
+"""More than any run's time allows (a fault takes at least 3 s); the loop's count bound."""
 
 
 @dataclass(slots=True)
@@ -101,7 +103,7 @@ class Nemesis:
 
     async def run(self, kinds: list[str], deadline: float) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        for _ in range(FAULTS_MAX):
             await asyncio.sleep(self.rng.uniform(*QUIET_S))
             hold = self.rng.uniform(*HOLD_S)
             if loop.time() + hold + 1.0 > deadline:

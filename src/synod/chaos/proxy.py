@@ -12,8 +12,10 @@ decides per directed link (source id, destination):
 
 Rules:
 - a dialer that cannot be identified within ``IDENTIFY_BYTES_MAX`` bytes or
-  ``IDENTIFY_SECONDS_MAX`` seconds is forwarded as an unknown source, cut only when its
-  destination is cut off from every source (``isolated``);
+  ``IDENTIFY_SECONDS_MAX`` seconds is an unknown source, cut whenever any link to its
+  destination is: etcd opens its peer connections through a pool of HTTP keep-alive
+  connections, and one first used for a health probe (no ``X-Server-From``) may carry raft
+  messages later, so it must not slip through a partition;
 - every wait is bounded; ``close`` stops listening and closes every connection.
 """
 
@@ -61,7 +63,11 @@ class LinkRules:
     delay_s: dict[tuple[int, int], float] = field(default_factory=dict)
 
     def is_cut(self, source: int, destination: int) -> bool:
-        return destination in self.isolated or (source, destination) in self.cut
+        if destination in self.isolated:
+            return True
+        if source == UNKNOWN_SOURCE:
+            return any(cut_to == destination for _, cut_to in self.cut)
+        return (source, destination) in self.cut
 
     def heal(self) -> None:
         self.cut.clear()

@@ -35,6 +35,8 @@ WATCH_KEYS = 8
 RESUME_AFTER_S = (1.0, 4.0)
 RETRY_S = 0.3
 REFERENCE_S_MAX = 20.0
+STREAMS_MAX = 100_000
+"""A watcher's count bound on streams (each lasts at least a round trip and a retry pause)."""
 
 Note = Callable[[str], None]
 
@@ -67,7 +69,9 @@ class Watcher:
 
     async def run(self, rng: random.Random, stop: asyncio.Event, history: History) -> None:
         """Stream until ``stop``; every few seconds the stream is dropped and resumed."""
-        while not stop.is_set():
+        for _ in range(STREAMS_MAX):
+            if stop.is_set():
+                return
             try:
                 async with asyncio.timeout(rng.uniform(*RESUME_AFTER_S)):
                     await self.stream(history, stop)
