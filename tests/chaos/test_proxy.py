@@ -86,3 +86,32 @@ def test_forwards_until_the_link_is_cut() -> None:
             await target.wait_closed()
 
     asyncio.run(scenario())
+
+
+def test_delays_a_link_even_on_a_connection_older_than_the_members_id() -> None:
+    async def scenario() -> None:
+        target = await asyncio.start_server(_echo, "127.0.0.1", 0)
+        rules = LinkRules()
+        proxy = PeerProxy(rules, free_port(), target.sockets[0].getsockname()[1])
+        await proxy.start()
+        try:
+            frame = hello(SOURCE)
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(frame)
+            async with asyncio.timeout(2):
+                assert await reader.readexactly(len(frame)) == frame
+            proxy.destination = DESTINATION  # learned after the connection opened
+            rules.delay_s[(SOURCE, DESTINATION)] = 0.3
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            writer.write(frame)
+            async with asyncio.timeout(3):
+                assert await reader.readexactly(len(frame)) == frame
+            assert loop.time() - started >= 0.3, "the chunk waited on the slow link"
+            writer.close()
+        finally:
+            await proxy.close()
+            target.close()
+            await target.wait_closed()
+
+    asyncio.run(scenario())

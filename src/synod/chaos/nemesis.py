@@ -7,6 +7,8 @@
 - ``member``: remove a random member through the Cluster API (its process exits, as a removed
   etcd member does), wait for the hold, then add it back under a fresh peer URL and start it
   with a fresh data directory and ``--initial-cluster-state existing``.
+- ``delay`` (not in the default set): every link to and from one random member, the leader,
+  or a minority is slowed by 50 to 400 ms per chunk, as a congested or distant network would.
 - ``disk`` (not in the default set): kill -9 one member, flip a few random bits in the written
   part of its newest write-ahead log segment, restart it. It must either start (repairing
   from its peers what it lost) or refuse with a clear error, never serve corrupt data (the
@@ -33,10 +35,11 @@ from synod.chaos.cluster import ChaosCluster
 from synod.chaos.history import History
 from synod.cli.localcluster import Member
 
-KINDS = ("kill", "pause", "partition", "member", "disk")
+KINDS = ("kill", "pause", "partition", "member", "disk", "delay")
 DEFAULT_KINDS = ("kill", "pause", "partition", "member")
 BITS_FLIPPED_MAX = 4
 START_GRACE_S = 6.0
+DELAY_S = (0.05, 0.4)
 QUIET_S = (1.0, 3.0)
 HOLD_S = (2.0, 5.0)
 REMOVED_EXIT_S = 10.0
@@ -129,6 +132,8 @@ class Nemesis:
             elif kind == "pause":
                 for member in targets:
                     self.cluster.pause(member)
+            elif kind == "delay":
+                self._slow(targets, self.rng.uniform(*DELAY_S))
             else:
                 self._cut(targets)
             await asyncio.sleep(hold)
@@ -147,9 +152,9 @@ class Nemesis:
         members = [m for m in self.cluster.up() if m.running]
         if len(members) < len(self.cluster.in_cluster()):
             return [], ""
-        modes = (
-            ["one", "leader", "majority"] if kind != "partition" else ["one", "leader", "halves"]
-        )
+        modes = ["one", "leader", "majority"]
+        if kind in ("partition", "delay"):
+            modes = ["one", "leader", "halves"]
         mode = self.rng.choice(modes)
         leader = [m for m in members if m.name == self.leader]
         if mode == "leader" and leader:
@@ -158,6 +163,15 @@ class Nemesis:
             count = len(members) // 2 + (1 if mode == "majority" else 0)
             return self.rng.sample(members, max(1, count)), mode
         return [self.rng.choice(members)], "one" if mode != "leader" else "leader (unknown)"
+
+    def _slow(self, side: list[Member], delay_s: float) -> None:
+        inside = {self.cluster.state[m.name].member_id for m in side}
+        for member in self.cluster.members:
+            other = self.cluster.state[member.name].member_id
+            for one in inside:
+                if other != one:
+                    self.cluster.rules.delay_s[(one, other)] = delay_s
+                    self.cluster.rules.delay_s[(other, one)] = delay_s
 
     def _cut(self, side: list[Member]) -> None:
         inside = {self.cluster.state[m.name].member_id for m in side}

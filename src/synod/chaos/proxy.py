@@ -143,8 +143,8 @@ class PeerProxy:
         try:
             up_writer.write(head)
             await asyncio.gather(
-                self._pump(reader, up_writer, source, self.destination),
-                self._pump(up_reader, writer, self.destination, source),
+                self._pump(reader, up_writer, source, toward_member=True),
+                self._pump(up_reader, writer, source, toward_member=False),
             )
         finally:
             connection.close()
@@ -175,16 +175,21 @@ class PeerProxy:
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        source: int,
-        destination: int,
+        dialer: int,
+        *,
+        toward_member: bool,
     ) -> None:
-        """Copy one direction until either end closes or the link is cut."""
+        """Copy one direction until either end closes or the link is cut.
+
+        The link is looked up for every chunk, with the member's id as it is now: a
+        connection may have been opened before the runner learned it."""
         try:
             while True:
                 data = await reader.read(CHUNK_BYTES)
-                if not data or self.rules.is_cut(source, destination):
+                link = (dialer, self.destination) if toward_member else (self.destination, dialer)
+                if not data or self.rules.is_cut(*link):
                     break
-                delay = self.rules.delay_s.get((source, destination), 0.0)
+                delay = self.rules.delay_s.get(link, 0.0)
                 if delay > 0:
                     await asyncio.sleep(delay)
                 writer.write(data)
