@@ -44,6 +44,8 @@ QUIET_S = (1.0, 3.0)
 HOLD_S = (2.0, 5.0)
 REMOVED_EXIT_S = 10.0
 REJOIN_TRIES = 20
+REMOVE_TRIES = 8
+REMOVE_RETRY_S = 1.0
 REJOIN_RETRY_S = 1.0
 LEADER_POLL_S = 0.25
 FAULTS_MAX = 10_000
@@ -194,17 +196,35 @@ class Nemesis:
             victim_id = self.cluster.state[victim.name].member_id
             # Marked first: the member may exit before the answer arrives.
             self.cluster.mark_removed(victim)
-            try:
-                await self.cluster.client(others[0]).member_remove(victim_id)
-            except grpc.aio.AioRpcError as error:
+            refusal = await self._remove(victim_id, others)
+            if refusal:
                 self.cluster.state[victim.name].removed = False
-                self.history.nemesis("member-remove-refused", f"{victim.name}: {error.details()}")
+                window.detail += f" (removal refused: {refusal})"
+                self.history.nemesis("member-remove-refused", f"{victim.name}: {refusal}")
                 return
             await asyncio.to_thread(self.cluster.wait_exit, victim, REMOVED_EXIT_S)
             await asyncio.sleep(hold)
             await self.rejoin(victim)
         finally:
             self._close(window)
+
+    async def _remove(self, member_id: int, others: list[Member]) -> str:
+        """Remove ``member_id`` through any other member, retrying while the cluster says it
+        is unhealthy (etcd refuses while a member's connection is younger than 5 s); "" once
+        removed, else the last refusal."""
+        refusal = "no member to ask"
+        for _ in range(REMOVE_TRIES):
+            for other in others:
+                try:
+                    await self.cluster.client(other).member_remove(member_id)
+                except grpc.aio.AioRpcError as error:
+                    refusal = error.details() or error.code().name
+                    if "member not found" in refusal:
+                        return ""  # an earlier attempt that timed out went through
+                    continue
+                return ""
+            await asyncio.sleep(REMOVE_RETRY_S)
+        return refusal
 
     async def disk_fault(self, hold: float) -> None:
         members = self.cluster.in_cluster()
@@ -240,17 +260,14 @@ class Nemesis:
     async def _replace(self, member: Member) -> None:
         """A member that cannot start: removed, then re-added with a fresh data directory."""
         state = self.cluster.state[member.name]
-        for other in self.cluster.up():
-            if other is member:
-                continue
-            try:
-                await self.cluster.client(other).member_remove(state.member_id)
-            except grpc.aio.AioRpcError:
-                continue
-            state.removed = True
-            state.killed = False
-            await self.rejoin(member)
-            return
+        others = [m for m in self.cluster.up() if m is not member]
+        refusal = await self._remove(state.member_id, others)
+        if refusal:
+            self.history.nemesis("member-remove-refused", f"{member.name}: {refusal}")
+            return  # left killed: heal_all restarts it (and it refuses again, visibly)
+        state.removed = True
+        state.killed = False
+        await self.rejoin(member)
 
     async def rejoin(self, member: Member) -> bool:
         url = await self.cluster.prepare_rejoin(member)
