@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from synod import __version__
 from synod.check import cli as check_cli
-from synod.cli import ctl, etcd_bench, serve, up
+from synod.cli import chaos, ctl, etcd_bench, serve, up
 from synod.sim import cli as sim_cli
 from synod.sim import compare
 
@@ -31,6 +31,11 @@ def _subcommands() -> list[tuple[str, str, ModuleType]]:
             "bench",
             "drive any etcd v3 endpoint with put or range load, like etcd's benchmark",
             etcd_bench,
+        ),
+        (
+            "chaos",
+            "run a workload against a real cluster under faults and check its history",
+            chaos,
         ),
     ]
 

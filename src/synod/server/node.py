@@ -55,6 +55,7 @@ from synod.server.config import Member, NodeConfig, host_port
 from synod.server.errors import (
     BadTransferee,
     LeaderChanged,
+    LogBehindKeyspace,
     NoLeader,
     NotLeader,
     RequestTimeout,
@@ -194,6 +195,14 @@ class Node(ClusterMembership):
         applied = self.machine.applied_index
         snapshot_index = self.storage.snapshot().meta.index
         resumed = LogIndex(applied) if applied > snapshot_index else None
+        committed = self.storage.initial_state()[0].commit
+        if resumed is not None and resumed > committed:
+            raise LogBehindKeyspace(
+                f"the keyspace has applied entry {applied}, but the write-ahead log (repaired "
+                f"after damage) is committed only to entry {committed}: the entries between "
+                f"were lost with the damaged log; remove this member and add it back with an "
+                f"empty data directory"
+            )
         return RaftEngine(self.member_id, self.storage, engine_config, self._rng, resumed)
 
     def _transport_config(self) -> TransportConfig:
