@@ -54,6 +54,8 @@ def test_member_with_a_damaged_log_refuses_clearly_or_serves_correct_data(
         if code is not None:
             assert code == 1, output
             assert "add it back with an empty data directory" in output, output
+            assert "wal-" in output, output  # names the damaged file and offset
+            assert " at offset " in output, output
             return
         cluster.wait_serving(victim)
         with grpc.insecure_channel(victim.endpoint) as channel:

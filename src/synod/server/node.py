@@ -199,7 +199,8 @@ class Node(ClusterMembership):
         if resumed is not None and resumed > committed:
             raise LogBehindKeyspace(
                 f"the keyspace has applied entry {applied}, but the write-ahead log (repaired "
-                f"after damage) is committed only to entry {committed}: the entries between "
+                f"after damage: {self.storage.wal.damage}) is committed only to entry "
+                f"{committed}: the entries between "
                 f"were lost with the damaged log; remove this member and add it back with an "
                 f"empty data directory"
             )
