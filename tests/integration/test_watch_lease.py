@@ -1,4 +1,5 @@
-"""A real 3-member Synod cluster driven by Debian's etcdctl: watches, leases, locks, elections.
+"""A real 3-member Synod cluster driven by Debian's etcdctl: watches, leases, locks, elections,
+on each engine (the module's cluster runs Raft, then Multi-Paxos).
 
 Long-running etcdctl commands (watch, lock, elect) run as processes whose output is read line
 by line with bounded waits. Watches start from a known revision (``--rev``), so no event can
@@ -34,8 +35,9 @@ PROCESS_SECONDS_MAX = 30.0
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with running("synod", 3, Path(tmp_path_factory.mktemp("watchlease"))) as started:
+def cluster(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[LocalCluster]:
+    base = Path(tmp_path_factory.mktemp("watchlease"))
+    with running("synod", 3, base, engine=engine) as started:
         yield started
 
 

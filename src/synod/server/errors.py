@@ -47,3 +47,8 @@ class LearnerNotReady(ServingError):
 
 class MembershipRejected(ServingError):
     """The membership change does not fit the configuration (the message says why)."""
+
+
+class MembershipUnsupported(ServingError):
+    """The cluster's consensus engine runs a fixed membership: members cannot be added,
+    removed or promoted (the message names the engine)."""
