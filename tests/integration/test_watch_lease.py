@@ -363,10 +363,12 @@ def test_elect_prints_the_leaders_proposal_and_passes_it_on(cluster: LocalCluste
 # -- losing the leader (a cluster of its own: two members are killed) -------------------------
 
 
-def test_a_watch_that_asked_for_a_leader_ends_when_quorum_is_lost(tmp_path: Path) -> None:
+def test_a_watch_that_asked_for_a_leader_ends_when_quorum_is_lost(
+    tmp_path: Path, engine: str
+) -> None:
     metadata = (("hasleader", "true"),)
     create = rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(key=b"k"))
-    with running("synod", 3, tmp_path) as small:
+    with running("synod", 3, tmp_path, engine=engine) as small:
         survivor = leader_member(small)  # a leader left alone must step down: the harder case
         others = [member for member in small.members if member is not survivor]
         with grpc.insecure_channel(survivor.endpoint) as channel:

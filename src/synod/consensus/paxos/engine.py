@@ -122,6 +122,8 @@ class PaxosEngine:
         self._refused_reads: list[bytes] = []
         self._compaction: Snapshot | None = None
         self._broadcast_pending = False
+        self._chosen_untold = False
+        """A slot was chosen since the last broadcast: acceptors are told without a tick."""
         self._soft_state = SoftState()
         self._hard_state = hard_state
         self._in_flight: Ready | None = None
@@ -318,7 +320,11 @@ class PaxosEngine:
         if self._broadcast_pending:
             self._broadcast_pending = False
             for node in self._others():
+                sent = len(self._outbox)
                 self._send_accepts(node)
+                if self._chosen_untold and len(self._outbox) == sent:
+                    self._send_heartbeat(node, self._reads.current_round)
+            self._chosen_untold = False
         if self._noop_chosen():
             read_round = self._reads.start_round(self.log.committed)
             if read_round is not None:
@@ -731,6 +737,7 @@ class PaxosEngine:
             assert term == self.promised, f"choosing slot {chosen} of ballot {term}"
             self.log.commit_to(chosen)
             self._broadcast_pending = True
+            self._chosen_untold = True
 
     def _noop_chosen(self) -> bool:
         return self.log.committed >= self._noop_index
