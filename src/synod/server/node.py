@@ -165,9 +165,10 @@ class Node(ClusterMembership):
         self._tasks.append(asyncio.create_task(self.publish_loop(), name="publish"))
         self.reconcile_peers()
         logger.info(
-            "member %x (%s) started: cluster %x, applied %d, %d members",
+            "member %x (%s) started: engine %s, cluster %x, applied %d, %d members",
             self.member_id,
             config.name,
+            self.engine_kind.name,
             self.cluster_id,
             self.replica.applied_index,
             len(self.members),
