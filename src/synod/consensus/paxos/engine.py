@@ -712,7 +712,12 @@ class PaxosEngine:
                 # older than the acknowledgement). Start over from its chosen prefix.
                 progress.match = LogIndex(min(message.commit, self.log.committed))
             progress.rewind()  # a hole: resend from what it holds
+        sent = len(self._outbox)
         self._send_accepts(message.source)
+        if len(self._outbox) == sent and message.commit < min(self.log.committed, progress.match):
+            # It holds chosen values it does not know are chosen (its acknowledgement came
+            # after the quorum's): tell it now rather than at the next heartbeat tick.
+            self._send_heartbeat(message.source, self._reads.current_round)
 
     def _on_heartbeat_ack(self, message: HeartbeatAck) -> None:
         if self._step_down_if_outranked(message.term):
