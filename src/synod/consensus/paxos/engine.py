@@ -28,7 +28,11 @@ proposer (the leader). The rules, each enforced in this module:
   election timeout ignore prepares (a healthy leader is not preempted), and a leader that hears
   no quorum within that timeout steps down (check quorum).
 - A node whose log a storage repair cut short neither promises nor campaigns until a leader
-  has refilled it past the repair bound (it may have lost values it accepted).
+  has refilled it past the repair bound (it may have lost values it accepted). Until then it
+  vouches only for its chosen prefix and what the current ballot's leader has refilled
+  contiguously from there: a repair may have brought back older values under slots the
+  leader believes it holds, so it takes no chosen index past that, and refuses an Accept
+  that starts past it as a hole (the leader then resends from its chosen prefix).
 - Membership is fixed: ``change_membership`` raises ``MembershipUnsupported``.
 """
 
@@ -57,7 +61,7 @@ from synod.consensus.raft.reads import PendingRead, ReadQueue
 from synod.core.config import EngineConfig
 from synod.core.engine import LogStorage, Message, ReadState, Ready, Rng, Role, SoftState
 from synod.core.errors import LogCompacted, NotLeader, ProposalDropped
-from synod.core.ids import NO_INDEX, NO_NODE, LogIndex, NodeId, Term
+from synod.core.ids import NO_INDEX, NO_NODE, NO_TERM, LogIndex, NodeId, Term
 from synod.core.log import (
     Entry,
     EntryKind,
@@ -104,6 +108,10 @@ class PaxosEngine:
             self.log.applied_to(applied_index)
         self._membership = membership
         self._repair_until = storage.repair_until()
+        self._refilled = NO_INDEX
+        self._refilled_ballot = NO_TERM
+        """While repairing: slots up to ``_refilled`` hold the values of ``_refilled_ballot``'s
+        leader (or chosen ones), written by its Accepts from the chosen prefix on."""
         self._seen = self.promised
         """The highest ballot heard of (promised or refused with): the next round is above it."""
         self.role = Role.FOLLOWER
@@ -504,9 +512,20 @@ class PaxosEngine:
         """True while the log, cut short by a repair of damaged storage, has not been refilled
         by a leader up to the bound on what this node may have accepted: until then it may
         have lost accepted values, so it neither promises nor campaigns (it still accepts)."""
-        if self._repair_until and self.log.last_index() >= self._repair_until:
+        if self._repair_until and self._vouched(repairing=True) >= self._repair_until:
             self._repair_until = NO_INDEX
         return self._repair_until != NO_INDEX
+
+    def _held(self) -> LogIndex:
+        """The last slot this acceptor vouches for holding the leader's (or chosen) values."""
+        return self._vouched(repairing=self._repairing())
+
+    def _vouched(self, *, repairing: bool) -> LogIndex:
+        if not repairing:
+            return self.log.last_index()
+        if self._refilled_ballot != self.promised:
+            return self.log.committed
+        return LogIndex(max(self._refilled, self.log.committed))
 
     def _in_lease(self) -> bool:
         return (
@@ -566,7 +585,7 @@ class PaxosEngine:
             case Accept():
                 self._on_accept(message)
             case Heartbeat():
-                self.log.commit_to(min(message.commit, self.log.last_index()))
+                self.log.commit_to(min(message.commit, self._held()))
                 reply = HeartbeatAck(
                     self.node_id,
                     message.source,
@@ -580,20 +599,25 @@ class PaxosEngine:
 
     def _on_accept(self, message: Accept) -> None:
         log = self.log
-        if message.prev > log.last_index():
+        held = self._held()
+        if message.prev > held:
             reply = Accepted(
                 self.node_id,
                 message.source,
                 self.promised,
                 False,
                 message.prev,
-                log.last_index(),
+                held,
                 log.committed,
             )
             self._send(reply)
             return
         last = LogIndex(message.prev + len(message.entries))
         self._accept_values(message.entries)
+        if self._repair_until:
+            same = self._refilled_ballot == self.promised
+            self._refilled = LogIndex(max(self._refilled, last)) if same else last
+            self._refilled_ballot = self.promised
         log.commit_to(min(message.commit, last, log.last_index()))
         reply = Accepted(
             self.node_id, message.source, self.promised, True, message.prev, last, log.committed
