@@ -324,6 +324,10 @@ def _serving_errors() -> dict[type[serving.ServingError], type[EtcdError]]:
 
 def status_of(error: BaseException) -> Status:
     """The status etcd would answer ``error`` with."""
+    if isinstance(error, serving.MembershipUnsupported):
+        # etcd has no such refusal (its engine always can): Synod's own text, and a code
+        # clients do not retry.
+        return Status(grpc.StatusCode.UNIMPLEMENTED, f"synod: {error}")
     if isinstance(error, serving.ServingError):
         return status_of(_serving_errors()[type(error)]())
     if isinstance(error, CommandDecodeError):

@@ -56,3 +56,8 @@ class LogBehindKeyspace(SynodError):
     rebuild its engine's view of them (membership changes among them) from its peers while its
     keyspace is already past them. It stops rather than guess; the cure is to remove it and
     add it back with an empty data directory, as etcd asks of a member with a damaged disk."""
+
+
+class MembershipUnsupported(ServingError):
+    """The cluster's consensus engine runs a fixed membership: members cannot be added,
+    removed or promoted (the message names the engine)."""

@@ -37,8 +37,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from synod.consensus.raft import RaftEngine
-from synod.consensus.raft.wire import decode_message, encode_message
 from synod.core.config import EngineConfig
 from synod.core.engine import Message, Ready, Role
 from synod.core.errors import NotLeader as EngineNotLeader
@@ -52,6 +50,7 @@ from synod.replica import Replica, ReplicaConfig
 from synod.replica.effects import Done, Effect, MembershipApplied, Redirected, Refused
 from synod.replica.leases import LeaseClock, LeaseClockConfig, expire_command
 from synod.server.config import Member, NodeConfig, host_port
+from synod.server.engines import ServerEngine, engine_kind
 from synod.server.errors import (
     BadTransferee,
     LeaderChanged,
@@ -110,6 +109,8 @@ class Node(ClusterMembership):
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.member_id = config.node_id
+        self.engine_kind = engine_kind(config.engine)
+        self.engine_kind.check_members(member.node_id for member in config.members)
         self.removed = asyncio.Event()
         """Set when this member learns it was removed from the cluster (it should stop)."""
         self._dialed: dict[NodeId, tuple[str, int]] = {}
@@ -178,15 +179,16 @@ class Node(ClusterMembership):
         self._tasks.append(asyncio.create_task(self.publish_loop(), name="publish"))
         self.reconcile_peers()
         logger.info(
-            "member %x (%s) started: cluster %x, applied %d, %d members",
+            "member %x (%s) started: engine %s, cluster %x, applied %d, %d members",
             self.member_id,
             config.name,
+            self.engine_kind.name,
             self.cluster_id,
             self.replica.applied_index,
             len(self.members),
         )
 
-    def _new_engine(self) -> RaftEngine:
+    def _new_engine(self) -> ServerEngine:
         config = self.config
         engine_config = EngineConfig(
             election_timeout_ticks=config.election_ticks,
@@ -204,7 +206,9 @@ class Node(ClusterMembership):
                 f"were lost with the damaged log; remove this member and add it back with an "
                 f"empty data directory"
             )
-        return RaftEngine(self.member_id, self.storage, engine_config, self._rng, resumed)
+        return self.engine_kind.build(
+            self.member_id, self.storage, engine_config, self._rng, resumed
+        )
 
     def _transport_config(self) -> TransportConfig:
         host, port = host_port(self.config.listen_peer_urls[0], "--listen-peer-urls")
@@ -212,6 +216,7 @@ class Node(ClusterMembership):
         return TransportConfig(
             node_id=self.member_id,
             cluster_token=self.config.cluster_token.encode(),
+            engine=self.engine_kind.name,
             listen_host=host,
             listen_port=port,
             # A snapshot holds the whole keyspace, which may grow to the backend quota.
@@ -220,7 +225,7 @@ class Node(ClusterMembership):
         )
 
     def _codec(self) -> Codec:
-        return node_codec(Codec(encode_message, decode_message))
+        return node_codec(self.engine_kind.codec)
 
     async def stop(self) -> None:
         """Finish what is in hand, fail what waits, close files and sockets."""
@@ -673,7 +678,7 @@ class Node(ClusterMembership):
             raise ServerStopped("the server is stopping")
         return self.replica
 
-    def _live_engine(self) -> RaftEngine:
+    def _live_engine(self) -> ServerEngine:
         if self._stopping:
             raise ServerStopped("the server is stopping")
         return self.engine

@@ -28,7 +28,11 @@ proposer (the leader). The rules, each enforced in this module:
   election timeout ignore prepares (a healthy leader is not preempted), and a leader that hears
   no quorum within that timeout steps down (check quorum).
 - A node whose log a storage repair cut short neither promises nor campaigns until a leader
-  has refilled it past the repair bound (it may have lost values it accepted).
+  has refilled it past the repair bound (it may have lost values it accepted). Until then it
+  vouches only for its chosen prefix and what the current ballot's leader has refilled
+  contiguously from there: a repair may have brought back older values under slots the
+  leader believes it holds, so it takes no chosen index past that, and refuses an Accept
+  that starts past it as a hole (the leader then resends from its chosen prefix).
 - Membership is fixed: ``change_membership`` raises ``MembershipUnsupported``.
 """
 
@@ -57,7 +61,7 @@ from synod.consensus.raft.reads import PendingRead, ReadQueue
 from synod.core.config import EngineConfig
 from synod.core.engine import LogStorage, Message, ReadState, Ready, Rng, Role, SoftState
 from synod.core.errors import LogCompacted, NotLeader, ProposalDropped
-from synod.core.ids import NO_INDEX, NO_NODE, LogIndex, NodeId, Term
+from synod.core.ids import NO_INDEX, NO_NODE, NO_TERM, LogIndex, NodeId, Term
 from synod.core.log import (
     Entry,
     EntryKind,
@@ -104,6 +108,10 @@ class PaxosEngine:
             self.log.applied_to(applied_index)
         self._membership = membership
         self._repair_until = storage.repair_until()
+        self._refilled = NO_INDEX
+        self._refilled_ballot = NO_TERM
+        """While repairing: slots up to ``_refilled`` hold the values of ``_refilled_ballot``'s
+        leader (or chosen ones), written by its Accepts from the chosen prefix on."""
         self._seen = self.promised
         """The highest ballot heard of (promised or refused with): the next round is above it."""
         self.role = Role.FOLLOWER
@@ -122,6 +130,8 @@ class PaxosEngine:
         self._refused_reads: list[bytes] = []
         self._compaction: Snapshot | None = None
         self._broadcast_pending = False
+        self._chosen_untold = False
+        """A slot was chosen since the last broadcast: acceptors are told without a tick."""
         self._soft_state = SoftState()
         self._hard_state = hard_state
         self._in_flight: Ready | None = None
@@ -318,7 +328,11 @@ class PaxosEngine:
         if self._broadcast_pending:
             self._broadcast_pending = False
             for node in self._others():
+                sent = len(self._outbox)
                 self._send_accepts(node)
+                if self._chosen_untold and len(self._outbox) == sent:
+                    self._send_heartbeat(node, self._reads.current_round)
+            self._chosen_untold = False
         if self._noop_chosen():
             read_round = self._reads.start_round(self.log.committed)
             if read_round is not None:
@@ -498,9 +512,20 @@ class PaxosEngine:
         """True while the log, cut short by a repair of damaged storage, has not been refilled
         by a leader up to the bound on what this node may have accepted: until then it may
         have lost accepted values, so it neither promises nor campaigns (it still accepts)."""
-        if self._repair_until and self.log.last_index() >= self._repair_until:
+        if self._repair_until and self._vouched(repairing=True) >= self._repair_until:
             self._repair_until = NO_INDEX
         return self._repair_until != NO_INDEX
+
+    def _held(self) -> LogIndex:
+        """The last slot this acceptor vouches for holding the leader's (or chosen) values."""
+        return self._vouched(repairing=self._repairing())
+
+    def _vouched(self, *, repairing: bool) -> LogIndex:
+        if not repairing:
+            return self.log.last_index()
+        if self._refilled_ballot != self.promised:
+            return self.log.committed
+        return LogIndex(max(self._refilled, self.log.committed))
 
     def _in_lease(self) -> bool:
         return (
@@ -560,7 +585,7 @@ class PaxosEngine:
             case Accept():
                 self._on_accept(message)
             case Heartbeat():
-                self.log.commit_to(min(message.commit, self.log.last_index()))
+                self.log.commit_to(min(message.commit, self._held()))
                 reply = HeartbeatAck(
                     self.node_id,
                     message.source,
@@ -574,20 +599,25 @@ class PaxosEngine:
 
     def _on_accept(self, message: Accept) -> None:
         log = self.log
-        if message.prev > log.last_index():
+        held = self._held()
+        if message.prev > held:
             reply = Accepted(
                 self.node_id,
                 message.source,
                 self.promised,
                 False,
                 message.prev,
-                log.last_index(),
+                held,
                 log.committed,
             )
             self._send(reply)
             return
         last = LogIndex(message.prev + len(message.entries))
         self._accept_values(message.entries)
+        if self._repair_until:
+            same = self._refilled_ballot == self.promised
+            self._refilled = LogIndex(max(self._refilled, last)) if same else last
+            self._refilled_ballot = self.promised
         log.commit_to(min(message.commit, last, log.last_index()))
         reply = Accepted(
             self.node_id, message.source, self.promised, True, message.prev, last, log.committed
@@ -706,7 +736,12 @@ class PaxosEngine:
                 # older than the acknowledgement). Start over from its chosen prefix.
                 progress.match = LogIndex(min(message.commit, self.log.committed))
             progress.rewind()  # a hole: resend from what it holds
+        sent = len(self._outbox)
         self._send_accepts(message.source)
+        if len(self._outbox) == sent and message.commit < min(self.log.committed, progress.match):
+            # It holds chosen values it does not know are chosen (its acknowledgement came
+            # after the quorum's): tell it now rather than at the next heartbeat tick.
+            self._send_heartbeat(message.source, self._reads.current_round)
 
     def _on_heartbeat_ack(self, message: HeartbeatAck) -> None:
         if self._step_down_if_outranked(message.term):
@@ -731,6 +766,7 @@ class PaxosEngine:
             assert term == self.promised, f"choosing slot {chosen} of ballot {term}"
             self.log.commit_to(chosen)
             self._broadcast_pending = True
+            self._chosen_untold = True
 
     def _noop_chosen(self) -> bool:
         return self.log.committed >= self._noop_index
