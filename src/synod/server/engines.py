@@ -23,7 +23,7 @@ from synod.consensus.paxos.ballot import owners_collide
 from synod.consensus.raft import RaftEngine
 from synod.consensus.raft import wire as raft_wire
 from synod.core.config import EngineConfig
-from synod.core.engine import Engine, LogStorage, Rng, Role
+from synod.core.engine import LogStorage, ObservableEngine, Rng
 from synod.core.errors import ConfigError
 from synod.core.ids import LogIndex, NodeId
 from synod.server.transport_config import Codec
@@ -36,20 +36,8 @@ class Matched(Protocol):
     def match(self) -> LogIndex: ...
 
 
-class ServerEngine(Engine, Protocol):
+class ServerEngine(ObservableEngine, Protocol):
     """An engine plus the read-only state the runtime reports and decides on."""
-
-    @property
-    def role(self) -> Role: ...
-
-    @property
-    def commit_index(self) -> LogIndex: ...
-
-    @property
-    def applied_index(self) -> LogIndex: ...
-
-    @property
-    def last_index(self) -> LogIndex: ...
 
     def progress(self, node: NodeId) -> Matched | None: ...
 
