@@ -12,14 +12,15 @@ PROTOS    := $(wildcard $(PROTO_DIR)/*/*.proto)
 GEN_STAMP := $(GEN_DIR)/.generated
 PROTO_PACKAGES := etcdserverpb mvccpb authpb
 
-.PHONY: help setup etcd proto run sim test check unit sweep soak bench clean
+.PHONY: help setup etcd proto run sim test check unit sweep soak chaos bench clean
 
 help:
 	@echo "make run    a local 3-member cluster serving etcd's API on 2379 (Ctrl-C stops it)"
 	@echo "make sim    simulated 5-node cluster under faults, with a readable summary"
 	@echo "make test   every check and test (what CI runs)"
 	@echo "make check  format, lint, types and import contracts"
-	@echo "make soak   long seed sweeps (3, 5 and 7 nodes)"
+	@echo "make soak   long seed sweeps (3, 5 and 7 nodes) and long chaos runs on both engines"
+	@echo "make chaos  real 5-member clusters under kill, pause, partition, member faults; checked"
 	@echo "make bench  simulator, checker, keyspace benchmarks, and Synod against etcd"
 	@echo "make proto  regenerate src/synod/api/gen from the .proto files (every target does)"
 
@@ -84,7 +85,8 @@ test: check unit sweep
 
 # Long sweeps, on fresh seeds: Raft over 3, 5 and 7 nodes (2,100 seeds) and over the real
 # write-ahead log with disk faults (2,000); Multi-Paxos over 3 and 5 nodes (1,400) and over
-# the write-ahead log (1,000).
+# the write-ahead log (1,000); then ten-minute chaos runs on real 5-member clusters of each
+# engine, every fault type, register and bank workloads (docs/chaos.md).
 soak: setup
 	$(BIN)/synod sim --engine raft --nodes 3 --seeds 1001-2000 --ticks 6000 --jobs $(JOBS)
 	$(BIN)/synod sim --engine raft --nodes 5 --seeds 2001-2800 --ticks 6000 --jobs $(JOBS)
@@ -94,6 +96,17 @@ soak: setup
 	$(BIN)/synod sim --engine paxos --nodes 3 --seeds 1001-2000 --ticks 6000 --jobs $(JOBS)
 	$(BIN)/synod sim --engine paxos --nodes 5 --seeds 2001-2400 --ticks 6000 --jobs $(JOBS)
 	$(BIN)/synod sim --engine paxos --nodes 3 --seeds 5001-6000 --ticks 4000 --disk wal --jobs $(JOBS)
+	$(BIN)/synod chaos --engine raft --nodes 5 --time 600 --workload register --seed 101 --out chaos-out/soak-raft-register
+	$(BIN)/synod chaos --engine raft --nodes 5 --time 600 --workload bank --seed 102 --out chaos-out/soak-raft-bank
+	$(BIN)/synod chaos --engine paxos --nodes 5 --time 600 --workload register --seed 201 --out chaos-out/soak-paxos-register
+	$(BIN)/synod chaos --engine paxos --nodes 5 --time 600 --workload bank --seed 202 --out chaos-out/soak-paxos-bank
+
+# Jepsen-style runs on real processes (docs/chaos.md): every fault type, each workload, then
+# the same runner against a real etcd cluster. Reports land in chaos-out/<run>/report.html.
+chaos: setup
+	$(BIN)/synod chaos --nodes 5 --time 60 --workload register --seed 1 --out chaos-out/register
+	$(BIN)/synod chaos --nodes 5 --time 60 --workload bank --seed 2 --out chaos-out/bank
+	$(BIN)/synod chaos --target etcd --nodes 5 --time 60 --workload register --seed 3 --out chaos-out/etcd-register
 
 bench: setup
 	$(BIN)/python -m synod.cli.bench

@@ -3,8 +3,8 @@ started as processes on 127.0.0.1 with free ports and temporary data directories
 
 The process handling lives in ``synod.cli.localcluster`` (``synod up`` and the real-cluster
 benchmark use it too); this module adds Debian's etcdctl and the test-facing names. Members are
-called m1, m2, ... and keep their data under ``<base_dir>/<program>/``, so an etcd and a Synod
-cluster can share one temporary directory.
+called m1, m2, ... and keep their data under ``<base_dir>/<program>/`` (``synod-paxos`` for
+Synod running Multi-Paxos), so an etcd and a Synod cluster can share one temporary directory.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from synod.cli.localcluster import (
 )
 
 __all__ = [
+    "ENGINES",
     "START_SECONDS_MAX",
     "STOP_SECONDS_MAX",
     "LocalCluster",
@@ -45,12 +46,22 @@ def etcdctl_binary() -> str | None:
     return shutil.which("etcdctl")
 
 
+ENGINES = ("raft", "paxos")
+"""The engines ``synod serve --engine`` runs; integration tests parametrize over them."""
+
+
 class LocalCluster(localcluster.LocalCluster):
     def __init__(
-        self, program: str, size: int, base_dir: Path, extra_flags: Sequence[str] = ()
+        self,
+        program: str,
+        size: int,
+        base_dir: Path,
+        extra_flags: Sequence[str] = (),
+        engine: str = "raft",
     ) -> None:
         names = [f"m{number}" for number in range(1, size + 1)]
-        super().__init__(program, size, base_dir / program, extra_flags, names=names)
+        folder = program if program == "etcd" or engine == "raft" else f"{program}-{engine}"
+        super().__init__(program, size, base_dir / folder, extra_flags, names=names, engine=engine)
 
     def etcdctl(
         self,
@@ -91,7 +102,9 @@ class LocalCluster(localcluster.LocalCluster):
 
 
 @contextlib.contextmanager
-def running(program: str, size: int, base_dir: Path, *flags: str) -> Iterator[LocalCluster]:
-    with LocalCluster(program, size, base_dir, flags) as cluster:
+def running(
+    program: str, size: int, base_dir: Path, *flags: str, engine: str = "raft"
+) -> Iterator[LocalCluster]:
+    with LocalCluster(program, size, base_dir, flags, engine) as cluster:
         cluster.start()
         yield cluster

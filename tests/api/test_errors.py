@@ -11,6 +11,7 @@ from synod.api.errors import Status, error_of, status_of
 from synod.core.errors import NotLeader as EngineNotLeader
 from synod.core.errors import SynodError
 from synod.kv import mvcc
+from synod.server import errors as serving
 
 C = grpc.StatusCode
 REFERENCE: dict[str, tuple[str, grpc.StatusCode]] = {
@@ -155,3 +156,18 @@ def test_an_unknown_text_reads_back_as_a_plain_error() -> None:
     error = error_of(Status(C.UNKNOWN, "auth: permission denied"))
     assert type(error) is SynodError
     assert str(error) == "auth: permission denied"
+
+
+def test_a_member_the_engine_cannot_run_is_a_failed_precondition_with_its_reason() -> None:
+    refusal = serving.MemberRefused("the paxos engine refuses it: members 1 and 2 collide")
+    assert status_of(refusal) == Status(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "synod: the paxos engine refuses it: members 1 and 2 collide",
+    )
+
+
+def test_an_engine_without_membership_changes_is_unimplemented_with_its_reason() -> None:
+    refusal = serving.MembershipUnsupported("the paxos engine cannot change the membership")
+    assert status_of(refusal) == Status(
+        grpc.StatusCode.UNIMPLEMENTED, "synod: the paxos engine cannot change the membership"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -163,7 +164,8 @@ async def _reverse(request: bytes, _: object) -> bytes:
     return request[::-1]
 
 
-def test_a_real_grpc_call_goes_through_the_front() -> None:
+@pytest.mark.parametrize("upstream", ["tcp", "unix"])
+def test_a_real_grpc_call_goes_through_the_front(upstream: str) -> None:
     async def body() -> None:
         server = grpc.aio.server()
         handler = grpc.method_handlers_generic_handler(
@@ -171,9 +173,14 @@ def test_a_real_grpc_call_goes_through_the_front() -> None:
             {"Reverse": grpc.unary_unary_rpc_method_handler(_reverse, _identity, _identity)},
         )
         server.add_generic_rpc_handlers((handler,))
-        grpc_port = server.add_insecure_port("127.0.0.1:0")
+        if upstream == "unix":  # only there: the front must not fall back to a port
+            unix_name = f"synod-front-test-{os.getpid()}"
+            assert server.add_insecure_port(f"unix-abstract:{unix_name}") != 0
+            grpc_port, unix = 0, unix_name
+        else:
+            grpc_port, unix = server.add_insecure_port("127.0.0.1:0"), None
         await server.start()
-        front = FrontListener("127.0.0.1", 0, grpc_port, _http_echo)
+        front = FrontListener("127.0.0.1", 0, grpc_port, _http_echo, grpc_unix_name=unix)
         port = await front.start()
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -104,3 +104,22 @@ def test_benchmark_section_replaces_only_the_marked_part(tmp_path: Path) -> None
     assert "second" in text
     assert "first" not in text
     assert text.count(cluster_bench.MARKER_BEGIN) == 1
+
+
+def test_benchmark_table_gives_each_systems_cpu_per_request() -> None:
+    case = cluster_bench.Workload("put, 1 client", "put", 1, 1, 100)
+
+    def measured(ops_per_s: float, cpu_us: float) -> cluster_bench.Measured:
+        latency = {"p50": 1.0, "p90": 1.5, "p99": 2.0, "max": 3.0}
+        report = etcd_bench.Report("put", 100, 0, 1.0, ops_per_s, latency, ())
+        return cluster_bench.Measured(report, cpu_us)
+
+    rows = cluster_bench.table(
+        [case], {"etcd": [measured(1000.0, 210.4)], "synod": [measured(500.0, 480.6)]}
+    )
+    header = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    cells = [cell.strip() for cell in rows[2].strip("|").split("|")]
+    assert len(cells) == len(header)
+    row = dict(zip(header, cells, strict=True))
+    assert (row["etcd CPU µs/op"], row["Synod CPU µs/op"]) == ("210", "481")
+    assert row["Synod / etcd"] == "0.50"

@@ -5,6 +5,7 @@ import random
 from synod.consensus.raft import RaftEngine
 from synod.consensus.raft.messages import (
     AppendEntries,
+    AppendResponse,
     InstallSnapshot,
     VoteRequest,
     VoteResponse,
@@ -118,3 +119,51 @@ def test_a_repair_owing_nothing_votes_at_once():
     assert storage.repair_until() == 0
     engine.step(VoteRequest(NodeId(3), NodeId(2), Term(3), LogIndex(3), Term(2)))
     assert [reply.granted for reply in drive(engine, storage)] == [True]
+
+
+def appends_to(engine: RaftEngine, storage: MemoryStorage, node: int) -> list[AppendEntries]:
+    """Carry out one Ready; return the AppendEntries it sends to ``node``."""
+    ready = engine.ready()
+    if ready is None:
+        return []
+    storage.save(ready.hard_state, ready.entries, ready.snapshot)
+    sent = [m for m in messages_of(ready) if isinstance(m, AppendEntries) and m.target == node]
+    engine.advance(ready)
+    return sent
+
+
+def test_answers_from_before_a_followers_log_loss_are_ignored():
+    """A follower acknowledged the leader's log, then a repair cut it back to index 1. Once the
+    leader has heard so, a duplicate of the old acknowledgement must not make it believe the
+    follower holds it all again (it would probe there forever: the follower lacks it)."""
+    storage = MemoryStorage(VOTERS)
+    leader = RaftEngine(NodeId(1), storage, EngineConfig(pre_vote=False), random.Random(1))
+    leader.campaign()
+    appends_to(leader, storage, 2)
+    term = leader.term
+    leader.step(VoteResponse(NodeId(2), NodeId(1), term, granted=True))
+    assert leader.role is Role.LEADER
+    for command in (b"a", b"b", b"c"):
+        leader.propose(command)
+    appends_to(leader, storage, 2)
+    acknowledged = leader.log.last_index()
+    old_ack = AppendResponse(NodeId(2), NodeId(1), term, acknowledged)
+    leader.step(old_ack)
+    appends_to(leader, storage, 2)
+    leader.propose(b"d")
+    [append] = appends_to(leader, storage, 2)
+    assert (append.prev_index, append.epoch) == (acknowledged, 0)
+
+    lost = AppendResponse(
+        NodeId(2), NodeId(1), term, append.prev_index, True, LogIndex(1), Term(1), log_lost=True
+    )
+    leader.step(lost)
+    [probe] = appends_to(leader, storage, 2)
+    assert (probe.prev_index, probe.epoch) == (1, 1), "probe from what the follower holds"
+
+    leader.step(old_ack)  # duplicated by the network, from before the loss
+    assert appends_to(leader, storage, 2) == [], "a stale answer moves nothing"
+
+    leader.step(AppendResponse(NodeId(2), NodeId(1), term, LogIndex(2), epoch=1))
+    [catch_up] = appends_to(leader, storage, 2)
+    assert (catch_up.prev_index, catch_up.epoch) == (2, 1)

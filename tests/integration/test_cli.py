@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from synod.cli import ctl, etcd_bench
-from tests.cluster import LocalCluster, etcd_command, running
+from tests.cluster import ENGINES, LocalCluster, etcd_command, running
 
 UP_SECONDS_MAX = 45.0
 COMMAND_SECONDS_MAX = 30.0
@@ -89,10 +89,20 @@ def wait_for_line(process: subprocess.Popen[str], text: str) -> list[str]:
     raise AssertionError(f"no {text!r} in time: {''.join(lines)}")
 
 
-def up_once(data_dir: Path, base_port: int, key: str, value: str | None) -> str:
+def up_once(
+    data_dir: Path, base_port: int, key: str, value: str | None, engine: str = "raft"
+) -> str:
     """Start synod up, write ``key`` (if ``value``), read it back, SIGINT: the read output."""
     command = synod(
-        "up", "--nodes", "3", "--data-dir", str(data_dir), "--base-port", str(base_port)
+        "up",
+        "--nodes",
+        "3",
+        "--data-dir",
+        str(data_dir),
+        "--base-port",
+        str(base_port),
+        "--engine",
+        engine,
     )
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         try:
@@ -124,10 +134,11 @@ def check_up(
     return got.stdout
 
 
-def test_up_serves_stops_on_ctrl_c_and_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_up_serves_stops_on_ctrl_c_and_resumes(tmp_path: Path, engine: str) -> None:
     data_dir = tmp_path / "cluster"
     base_port = free_base_port(6)
-    assert up_once(data_dir, base_port, "greeting", "hello") == "greeting\nhello\n"
+    assert up_once(data_dir, base_port, "greeting", "hello", engine) == "greeting\nhello\n"
     assert sorted(path.name for path in data_dir.iterdir()) == [
         "m1",
         "m1.log",
@@ -137,8 +148,9 @@ def test_up_serves_stops_on_ctrl_c_and_resumes(tmp_path: Path) -> None:
         "m3.log",
     ]
     assert "serving clients" in (data_dir / "m2.log").read_text()
+    assert f"started: engine {engine}," in (data_dir / "m2.log").read_text()
     # Same folder again: the members recover their logs and the key is still there.
-    assert up_once(data_dir, base_port, "greeting", None) == "greeting\nhello\n"
+    assert up_once(data_dir, base_port, "greeting", None, engine) == "greeting\nhello\n"
 
 
 def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:

@@ -1,7 +1,12 @@
 """A real Synod cluster driven by etcdctl: the Cluster and Maintenance commands.
 
-One module-scoped 3-member cluster; the tests run in order and later ones build on earlier
-ones (a learner is added, joins through a snapshot, is promoted, then removed).
+One module-scoped 3-member cluster per engine; the tests run in order and later ones build on
+earlier ones (a learner is added, joins through a snapshot, is promoted, then removed).
+
+The Multi-Paxos engine runs a fixed membership for now: the tests that add, remove or promote
+members are strict expected failures on it (they flip to failures of their own the day it
+gains membership changes, so that the marker goes), and one test checks that the Cluster API
+refuses those changes there with a clear error and changes nothing.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ FLAGS = ("--heartbeat-interval=50", "--election-timeout=500")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with running("synod", 3, Path(tmp_path_factory.mktemp("cm")), *FLAGS) as started:
+def cluster(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[LocalCluster]:
+    base = Path(tmp_path_factory.mktemp("cm"))
+    with running("synod", 3, base, *FLAGS, engine=engine) as started:
         yield started
 
 
@@ -271,7 +277,7 @@ def test_removed_member_stops(cluster: LocalCluster) -> None:
     newcomer = cluster.members[3]
     removed = member_by_name(cluster, "m4")["ID"]
     out = cluster.etcdctl("member", "remove", f"{removed:x}", endpoints=founders(cluster))
-    assert f"Member {removed:x} removed from cluster" in out
+    assert f"Member {removed:16x} removed from cluster" in out  # etcdctl's %16x, as above
     assert "m4" not in {m.get("name") for m in member_list(cluster)["members"]}
     until("the removed member exits", lambda: not newcomer.running)
     assert cluster.etcdctl("put", "after-remove", "ok", endpoints=founders(cluster)).strip() == "OK"

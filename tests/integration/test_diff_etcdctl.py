@@ -88,9 +88,9 @@ def etcdctl(
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
+def both(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[Both]:
     base = Path(tmp_path_factory.mktemp("diffctl"))
-    with running("etcd", 3, base) as etcd, running("synod", 3, base) as synod:
+    with running("etcd", 3, base) as etcd, running("synod", 3, base, engine=engine) as synod:
         yield Both(etcd, synod)
 
 

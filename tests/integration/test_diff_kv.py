@@ -2,7 +2,8 @@
 by field, ids normalized; see tests/differential.py).
 
 Both clusters start fresh for this module and see exactly the same requests in the same order,
-so their revisions must stay equal. Tests use disjoint key prefixes; the compaction tests come
+so their revisions must stay equal. The module runs twice, Synod on Raft then on Multi-Paxos,
+each time beside a fresh etcd. Tests use disjoint key prefixes; the compaction tests come
 last in the file because a compaction changes what every later historical read answers.
 """
 
@@ -28,10 +29,10 @@ WORKLOAD_STEPS = 300
 
 
 @pytest.fixture(scope="module")
-def pairs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Pair]]:
+def pairs(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[list[Pair]]:
     """One ``Pair`` per member number: the n-th etcd member with the n-th Synod member."""
     base = Path(tmp_path_factory.mktemp("diffkv"))
-    with running("etcd", 3, base) as etcd, running("synod", 3, base) as synod:
+    with running("etcd", 3, base) as etcd, running("synod", 3, base, engine=engine) as synod:
         channels = [
             grpc.insecure_channel(member.endpoint) for member in (*etcd.members, *synod.members)
         ]

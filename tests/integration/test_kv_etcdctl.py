@@ -1,4 +1,4 @@
-"""A real 3-member Synod cluster driven by Debian's etcdctl: the KV commands."""
+"""A real 3-member Synod cluster driven by Debian's etcdctl: the KV commands, on each engine."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with running("synod", 3, Path(tmp_path_factory.mktemp("kv"))) as started:
+def cluster(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[LocalCluster]:
+    with running("synod", 3, Path(tmp_path_factory.mktemp("kv")), engine=engine) as started:
         yield started
 
 

@@ -5,6 +5,7 @@ Writers put unique keys and retry a write (on any member) until it is acknowledg
 bounded run ends. The test checks that a new leader is elected within a few election timeouts,
 that clients carry on after the kill, and that every acknowledged write is then on every member
 through linearizable and serializable reads. Measured failover times are printed (``-s``).
+The module runs on each engine: the killed member recovers from its data directory.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ POLL_SECONDS = 0.02
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with running("synod", 3, Path(tmp_path_factory.mktemp("kill"))) as started:
+def cluster(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[LocalCluster]:
+    with running("synod", 3, Path(tmp_path_factory.mktemp("kill")), engine=engine) as started:
         yield started
 
 

@@ -1,4 +1,5 @@
-"""``synod serve`` as a user meets it: bad configurations, limits, and peers of another cluster."""
+"""``synod serve`` as a user meets it: bad configurations, limits, and peers of another cluster
+or running another engine."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def serve(*flags: str) -> subprocess.CompletedProcess[str]:
         (["--heartbeat-interval=100", "--election-timeout=200"], "at least 5 times"),
         (["--initial-cluster-state=maybe"], "invalid choice"),
         (["--snapshot-count=0"], "--snapshot-count must be at least 1"),
+        (["--engine=zab"], "invalid choice"),
     ],
 )
 def test_a_bad_configuration_is_one_line_and_exit_2(
@@ -97,6 +99,43 @@ def test_a_member_of_another_cluster_is_refused_on_both_sides(tmp_path: Path) ->
                 time.sleep(0.2)
             assert "wrong cluster token" in log_path.read_text()  # told by ours, logged there
             assert "wrong cluster token" in cluster.log(ours)
+            _put(ours.endpoint)  # ours keeps serving
+            assert _get(ours.endpoint) == b"yes"
+        finally:
+            process.kill()
+            process.wait(timeout=SERVE_SECONDS_MAX)
+
+
+def test_a_member_running_another_engine_is_refused_on_both_sides(tmp_path: Path) -> None:
+    """Same cluster token and member list, another consensus engine: the handshake refuses
+    it, each side logs why, and the member already serving goes on serving."""
+    with running("synod", 1, tmp_path / "a", engine="paxos") as cluster:
+        ours = cluster.members[0]
+        raft_peer = free_port()
+        flags = [
+            "--name=raft-member",
+            f"--data-dir={tmp_path / 'raft-member'}",
+            f"--listen-client-urls=http://127.0.0.1:{free_port()}",
+            f"--advertise-client-urls=http://127.0.0.1:{free_port()}",
+            f"--listen-peer-urls=http://127.0.0.1:{raft_peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{raft_peer}",
+            f"--initial-cluster=raft-member=http://127.0.0.1:{raft_peer},"
+            f"{ours.name}={ours.peer_url}",
+            f"--initial-cluster-token={cluster.token}",
+            "--engine=raft",
+        ]
+        log_path = tmp_path / "raft-member.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen([*synod_command(), *flags], stdout=log, stderr=log)
+        try:
+            mismatch = "the dialer runs raft, this node runs paxos"
+            deadline = time.monotonic() + SERVE_SECONDS_MAX
+            while time.monotonic() < deadline:
+                if mismatch in log_path.read_text() and mismatch in cluster.log(ours):
+                    break
+                time.sleep(0.2)
+            assert mismatch in cluster.log(ours)  # refused by ours (the acceptor)
+            assert mismatch in log_path.read_text()  # and told to the dialer, which logs it
             _put(ours.endpoint)  # ours keeps serving
             assert _get(ours.endpoint) == b"yes"
         finally:

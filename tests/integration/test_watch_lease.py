@@ -1,4 +1,5 @@
-"""A real 3-member Synod cluster driven by Debian's etcdctl: watches, leases, locks, elections.
+"""A real 3-member Synod cluster driven by Debian's etcdctl: watches, leases, locks, elections,
+on each engine (the module's cluster runs Raft, then Multi-Paxos).
 
 Long-running etcdctl commands (watch, lock, elect) run as processes whose output is read line
 by line with bounded waits. Watches start from a known revision (``--rev``), so no event can
@@ -34,8 +35,9 @@ PROCESS_SECONDS_MAX = 30.0
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with running("synod", 3, Path(tmp_path_factory.mktemp("watchlease"))) as started:
+def cluster(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[LocalCluster]:
+    base = Path(tmp_path_factory.mktemp("watchlease"))
+    with running("synod", 3, base, engine=engine) as started:
         yield started
 
 
@@ -361,10 +363,12 @@ def test_elect_prints_the_leaders_proposal_and_passes_it_on(cluster: LocalCluste
 # -- losing the leader (a cluster of its own: two members are killed) -------------------------
 
 
-def test_a_watch_that_asked_for_a_leader_ends_when_quorum_is_lost(tmp_path: Path) -> None:
+def test_a_watch_that_asked_for_a_leader_ends_when_quorum_is_lost(
+    tmp_path: Path, engine: str
+) -> None:
     metadata = (("hasleader", "true"),)
     create = rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(key=b"k"))
-    with running("synod", 3, tmp_path) as small:
+    with running("synod", 3, tmp_path, engine=engine) as small:
         survivor = leader_member(small)  # a leader left alone must step down: the harder case
         others = [member for member in small.members if member is not survivor]
         with grpc.insecure_channel(survivor.endpoint) as channel:

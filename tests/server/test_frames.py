@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from synod.core.ids import NodeId
 from synod.server.frames import (
+    FRAME_VERSION,
     HEADER,
     HEADER_BYTES,
     MAGIC,
@@ -68,24 +69,41 @@ def test_header_refusals_say_why() -> None:
         b"XXXX" + good[4:]: "bad magic",
         good[:4] + bytes([9]) + good[5:]: "frame version 9",
         good[:5] + bytes([77]) + good[6:]: "unknown frame type 77",
-        HEADER.pack(MAGIC, 1, FrameType.MESSAGE, 1 << 30, 0): "exceeds the limit",
+        HEADER.pack(MAGIC, FRAME_VERSION, FrameType.MESSAGE, 1 << 30, 0): "exceeds the limit",
     }
     for header, reason in cases.items():
         with pytest.raises(FrameError, match=reason):
             decode_header(header, 1 << 20)
 
 
-@given(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1), st.binary(max_size=256))
-def test_hello_round_trips(source: int, target: int, token: bytes) -> None:
-    hello = Hello(NodeId(source), NodeId(target), token)
+@given(
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**64 - 1),
+    st.binary(max_size=256),
+    st.text(st.characters(max_codepoint=127), max_size=32),
+)
+def test_hello_round_trips(source: int, target: int, token: bytes, engine: str) -> None:
+    hello = Hello(NodeId(source), NodeId(target), token, engine)
     assert decode_hello(encode_hello(hello)) == hello
 
 
 def test_short_or_long_hellos_are_refused() -> None:
     with pytest.raises(FrameError, match="handshake payload"):
-        decode_hello(b"\x01" * 15)
+        decode_hello(b"\x01" * 16)
     with pytest.raises(FrameError, match="handshake payload"):
-        decode_hello(b"\x01" * (16 + 257))
+        decode_hello(b"\x01" * 16 + b"\x00" + b"t" * 257)
+    with pytest.raises(FrameError, match="engine name of 33"):
+        decode_hello(b"\x01" * 16 + bytes([33]) + b"e" * 33)
+    with pytest.raises(FrameError, match="engine name of 5"):
+        decode_hello(b"\x01" * 16 + bytes([5]) + b"raf")
+    with pytest.raises(FrameError, match="not in ASCII"):
+        decode_hello(b"\x01" * 16 + bytes([2]) + "é".encode() + b"token")
+
+
+def test_hello_carries_the_engine_before_the_token() -> None:
+    hello = Hello(NodeId(1), NodeId(2), b"token", "paxos")
+    payload = encode_hello(hello)
+    assert payload[16:] == bytes([5]) + b"paxos" + b"token"
 
 
 def test_error_frames_carry_a_bounded_reason() -> None:

@@ -26,6 +26,7 @@ from synod.core.errors import MalformedMessage
 from synod.core.ids import LogIndex, NodeId, Term
 from synod.core.log import Entry, EntryKind, Membership, Snapshot, SnapshotMeta
 from synod.server.frames import (
+    FRAME_VERSION,
     HEADER,
     MAGIC,
     FrameType,
@@ -64,10 +65,13 @@ class Node:
         return [await asyncio.wait_for(self.inbox.get(), WAIT_S) for _ in range(count)]
 
 
-async def start(node: int, *, token: bytes = TOKEN, port: int = 0, **limits: Any) -> Node:
+async def start(
+    node: int, *, token: bytes = TOKEN, port: int = 0, engine: str = "raft", **limits: Any
+) -> Node:
     config = TransportConfig(
         NodeId(node),
         token,
+        engine=engine,
         listen_port=port,
         reconnect_delay_ms_min=10,
         reconnect_delay_ms_max=100,
@@ -201,13 +205,42 @@ def test_refused_handshakes_are_logged_on_both_sides(
     assert _records(caplog, 1, f"handshake with node {address_of}", "refused", reason)
 
 
+def test_a_peer_running_another_engine_is_refused_on_both_sides(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="synod.server.transport")
+
+    async def scenario() -> None:
+        raft, paxos = await start(1), await start(2, engine="paxos")
+        connect(raft, paxos)
+        raft.transport.send(heartbeat(raft, paxos))
+        paxos.transport.send(heartbeat(paxos, raft))
+        await eventually(
+            lambda: min(raft.transport.metrics.refused, paxos.transport.metrics.refused) >= 2,
+            "each side refusing and refused",
+        )
+        assert not raft.transport.is_connected(paxos.id)
+        assert not paxos.transport.is_connected(raft.id)
+        assert raft.inbox.empty()
+        assert paxos.inbox.empty()
+        await close_all(raft, paxos)
+
+    run(scenario())
+    # Each side, as acceptor, says why it refused; as dialer, logs the refusal it was told.
+    assert _records(caplog, 1, "refused connection", "the dialer runs paxos, this node runs raft")
+    assert _records(caplog, 2, "refused connection", "the dialer runs raft, this node runs paxos")
+    assert _records(caplog, 1, "handshake with node 2", "refused", "engine mismatch")
+    assert _records(caplog, 2, "handshake with node 1", "refused", "engine mismatch")
+
+
 async def _raw_handshake(
     acceptor: Node, source: int
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection(*acceptor.address)
     hello = Hello(NodeId(source), acceptor.id, TOKEN)
     writer.write(encode_frame(FrameType.HELLO, encode_hello(hello)))
-    welcome = await asyncio.wait_for(reader.readexactly(HEADER.size + 16 + len(TOKEN)), WAIT_S)
+    welcome_bytes = HEADER.size + len(encode_hello(hello))
+    welcome = await asyncio.wait_for(reader.readexactly(welcome_bytes), WAIT_S)
     assert welcome[5] == FrameType.WELCOME
     return reader, writer
 
@@ -245,7 +278,7 @@ GARBAGE: dict[str, tuple[bool, bytes, str]] = {
     "bad crc": (True, _bad_crc(_message_frame(heartbeat(3, 2))), "fails its crc32c"),
     "oversized length": (
         True,
-        HEADER.pack(MAGIC, 1, FrameType.MESSAGE, 1 << 31, 0),
+        HEADER.pack(MAGIC, FRAME_VERSION, FrameType.MESSAGE, 1 << 31, 0),
         "exceeds the limit",
     ),
     "message before hello": (False, _message_frame(heartbeat(3, 2)), "expected HELLO"),

@@ -138,12 +138,9 @@ def test_a_repaired_log_does_not_apply_entries_a_later_record_had_overwritten():
     assert outcome.violations == (), outcome.spec.replay_command()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known liveness bug: a stale append can switch a repaired follower's log-lost flag "
-    "off early, and the leader then probes at its old match forever (a message storm)",
-)
 def test_a_follower_that_lost_acknowledged_entries_is_probed_from_what_it_holds():
-    """Seed 6483 of the WAL soak."""
+    """Seed 6483 of the WAL soak: a duplicated acknowledgement from before a follower's repair
+    reached the leader after it had heard of the loss; it believed the follower held entries
+    it had lost and probed there forever (a message storm)."""
     outcome = run_spec(RunSpec("raft", 3, 6483, 4000, swarm=True, disk="wal"))
     assert outcome.violations == (), outcome.spec.replay_command()

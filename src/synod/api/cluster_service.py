@@ -20,6 +20,9 @@ Rules (etcd 3.4, reference section 2.5):
   changes the membership, then drops the table row (best effort: a row left behind is never
   listed). Each answers once the membership change applied here.
 - Learners serve none of these calls (etcd 3.4's "rpc not supported for learner").
+- An engine with a fixed membership refuses MemberAdd, MemberRemove and MemberPromote with
+  UNIMPLEMENTED and a text naming the engine (etcd has no such refusal), before anything
+  changes; MemberList and MemberUpdate (a table row, not the membership) still work.
 """
 
 from __future__ import annotations
@@ -154,6 +157,7 @@ class ClusterService(ServiceBase, rpc_pb2_grpc.ClusterServicer):
                 raise TooManyLearners
             if not request.isLearner:
                 self._refuse_unsafe_add()
+            self.node.check_membership_changes(node)  # before the member row is written
             await self.node.write_member(MemberSet(node, "", urls, ()))
             kind = ChangeKind.ADD_LEARNER if request.isLearner else ChangeKind.ADD_VOTER
             await self._change(MembershipChange(kind, node))

@@ -322,8 +322,19 @@ def _serving_errors() -> dict[type[serving.ServingError], type[EtcdError]]:
     }
 
 
+_SYNOD_OWN_REFUSALS: dict[type[BaseException], grpc.StatusCode] = {
+    serving.MembershipUnsupported: grpc.StatusCode.UNIMPLEMENTED,
+    serving.MemberRefused: grpc.StatusCode.FAILED_PRECONDITION,
+}
+
+
 def status_of(error: BaseException) -> Status:
     """The status etcd would answer ``error`` with."""
+    own_code = _SYNOD_OWN_REFUSALS.get(type(error))
+    if own_code is not None:
+        # etcd has no such refusal (its engine always can): Synod's own text, and a code
+        # clients do not retry.
+        return Status(own_code, f"synod: {error}")
     if isinstance(error, serving.ServingError):
         return status_of(_serving_errors()[type(error)]())
     if isinstance(error, CommandDecodeError):

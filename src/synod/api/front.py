@@ -5,7 +5,8 @@ listener that looks at the first bytes of each connection:
 
 - the HTTP/2 client preface (``PRI * HTTP/2.0``; gRPC clients send it first, with prior
   knowledge) → the connection is spliced to the gRPC server, which listens on an internal
-  127.0.0.1 port chosen at start;
+  127.0.0.1 port chosen at start, or on an abstract Unix socket when one is named (cheaper
+  per write than loopback TCP: no TCP segments, ACKs or timers in the kernel);
 - anything else → HTTP/1.1, handed to ``http_handler`` as an asyncio stream pair.
 
 Rules:
@@ -25,6 +26,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import cast
 
@@ -127,11 +129,8 @@ class _Sniffer(asyncio.Protocol):
         return False
 
     async def _splice(self, client: asyncio.Transport, first: bytes) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            upstream, upstream_side = await loop.create_connection(
-                lambda: _Pipe(client), "127.0.0.1", self.front.grpc_port
-            )
+            upstream, upstream_side = await self.front.connect_upstream(lambda: _Pipe(client))
         except OSError as error:
             logger.warning("cannot reach the gRPC server: %s", error)
             client.close()
@@ -178,10 +177,15 @@ class FrontListener:
         grpc_port: int,
         http_handler: HttpHandler,
         http_line_bytes_max: int = 64 * 1024,
+        *,
+        grpc_unix_name: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.grpc_port = grpc_port
+        self.grpc_unix_name = grpc_unix_name
+        """An abstract Unix socket name (without the leading NUL) to reach gRPC on instead of
+        ``grpc_port``."""
         self.http_handler = http_handler
         self.http_line_bytes_max = http_line_bytes_max
         self._server: asyncio.Server | None = None
@@ -195,6 +199,23 @@ class FrontListener:
         )
         bound: int = self._server.sockets[0].getsockname()[1]
         return bound
+
+    async def connect_upstream(
+        self, factory: Callable[[], _Pipe]
+    ) -> tuple[asyncio.Transport, _Pipe]:
+        """A connection to the gRPC server, on its Unix socket if named, else its port."""
+        loop = asyncio.get_running_loop()
+        if self.grpc_unix_name is None:
+            return await loop.create_connection(factory, "127.0.0.1", self.grpc_port)
+        # uvloop cannot dial an abstract name itself; it adopts a connected socket.
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, "\0" + self.grpc_unix_name)
+        except BaseException:
+            sock.close()
+            raise
+        return await loop.create_unix_connection(factory, sock=sock)
 
     def spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)

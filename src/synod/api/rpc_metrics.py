@@ -40,16 +40,28 @@ def _final_code(context: grpc.aio.ServicerContext[Any, Any], error: BaseExceptio
 class RpcCountingInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, rpcs: RpcCounters) -> None:
         self.rpcs = rpcs
+        self._counted: dict[str, Handler] = {}
+        """The counting handler of each method seen, built once: the services registered at
+        start never change, so the same method always finds the same handler."""
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler | None:
+        name = handler_call_details.method
+        counted = self._counted.get(name)
+        if counted is not None:
+            return counted
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        service, _, method = handler_call_details.method.strip("/").partition("/")
+        counted = self._wrap(handler, name)
+        self._counted[name] = counted
+        return counted
+
+    def _wrap(self, handler: Handler, name: str) -> Handler:
+        service, _, method = name.strip("/").partition("/")
         labels = (_kind(handler), service, method)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(

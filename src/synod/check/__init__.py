@@ -15,12 +15,13 @@ The pieces, bottom up:
   those on keys that may be attached to leases, and lease revokes).
 - ``wgl``: ``check_operations(model, operations, time_budget_s)`` -> ``CheckResult``.
 - ``explain`` and ``visualize``: a text report and a self-contained HTML timeline.
-- ``jepsen``: readers for Jepsen's etcd register logs and EDN key-value histories.
+- ``jepsen``: readers for Jepsen's etcd register logs, EDN key-value histories and EDN
+  independent-register histories (what ``synod chaos`` writes).
 """
 
 from synod.check.explain import explain
 from synod.check.history import UNKNOWN, HistoryError, Operation
-from synod.check.jepsen import parse_etcd_log, parse_kv_edn
+from synod.check.jepsen import parse_etcd_log, parse_kv_edn, parse_register_edn
 from synod.check.models import ABSENT, KV, REGISTER, SIM_ETCD, SIM_KV, Model
 from synod.check.visualize import render_html
 from synod.check.wgl import CheckResult, PartitionResult, Verdict, check_operations
@@ -42,5 +43,6 @@ __all__ = [
     "explain",
     "parse_etcd_log",
     "parse_kv_edn",
+    "parse_register_edn",
     "render_html",
 ]

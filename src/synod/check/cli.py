@@ -18,8 +18,8 @@ from pathlib import Path
 
 from synod.check.explain import explain
 from synod.check.history import HistoryError, Operation
-from synod.check.jepsen import parse_etcd_log, parse_kv_edn
-from synod.check.models import KV, REGISTER, Model
+from synod.check.jepsen import parse_etcd_log, parse_kv_edn, parse_register_edn
+from synod.check.models import KV, REGISTER, SIM_KV, Model
 from synod.check.visualize import render_html
 from synod.check.wgl import CheckResult, Verdict, check_operations
 
@@ -30,6 +30,12 @@ EXIT_UNDECIDED = 2
 FORMATS: dict[str, tuple[Model, Callable[[str], list[Operation]], str]] = {
     "register": (REGISTER, parse_etcd_log, "Jepsen etcd register log (INFO jepsen.util - ...)"),
     "kv": (KV, parse_kv_edn, "Jepsen key-value history, one EDN map per line"),
+    "registers": (
+        SIM_KV,
+        parse_register_edn,
+        "Jepsen independent registers (read, write, cas on [key value]), EDN, as synod chaos "
+        "writes them",
+    ),
 }
 
 

@@ -9,7 +9,8 @@ return at infinity. Times are line numbers: only their order matters.
 - ``parse_etcd_log``: the register log of Jepsen's etcd test, ``INFO  jepsen.util - 3 :invoke
   :cas [1 4]`` (tab or space separated). Lines of any other shape are log noise and skipped.
 - ``parse_kv_edn``: one EDN map per line, ``{:process 0, :type :ok, :f :get, :key "4", :value
-  "x 0 1 y"}``. Every non-blank line must be such a map.
+  "x 0 1 y"}``. Every non-blank line must be such a map; events of a keyword process
+  (``:process :nemesis``) are skipped.
 """
 
 from __future__ import annotations
@@ -224,6 +225,8 @@ def _keyword(event: dict[Hashable, Hashable], name: str, allowed: tuple[str, ...
 
 def _kv_event(events: _Events, event: dict[Hashable, Hashable], time: float) -> None:
     process = _field(event, "process")
+    if isinstance(process, Keyword):
+        return  # the nemesis (or another non-client process): not an operation
     if not isinstance(process, int) or isinstance(process, bool):
         raise HistoryError(":process must be an integer")
     kind = _keyword(event, "type", ("invoke", "ok", "fail", "info"))
@@ -246,6 +249,56 @@ def parse_kv_edn(text: str) -> list[Operation]:
             continue
         try:
             _kv_event(events, _read_kv_line(line), line_number)
+        except HistoryError as error:
+            raise HistoryError(f"line {line_number}: {error}") from None
+    return events.finish()
+
+
+_REGISTER_FS = ("read", "write", "cas")
+
+
+def _register_event(events: _Events, event: dict[Hashable, Hashable], time: float) -> None:
+    """One event of an independent-register history; others (nemesis, other workloads) skip."""
+    process = event.get(Keyword("process"))
+    f = event.get(Keyword("f"))
+    if not isinstance(process, int) or isinstance(process, bool):
+        return
+    if not isinstance(f, Keyword) or f.name not in _REGISTER_FS:
+        return
+    kind = _keyword(event, "type", ("invoke", "ok", "fail", "info"))
+    value = _field(event, "value")
+    if not isinstance(value, tuple) or len(value) != 2:
+        raise HistoryError(":value must be [key value]")
+    key, argument = value
+    if kind != "invoke":
+        output: Hashable = argument if f.name == "read" else (True if f.name == "cas" else None)
+        events.complete(process, time, kind, f.name, output if kind == "ok" else None)
+        return
+    if f.name == "read":
+        events.invoke(process, time, "read", ("get", key))
+    elif f.name == "write":
+        events.invoke(process, time, "write", ("put", key, argument))
+    elif not isinstance(argument, tuple) or len(argument) != 2:
+        raise HistoryError(":cas needs [key [old new]]")
+    else:
+        events.invoke(process, time, "cas", ("cas", key, argument[0], argument[1]))
+
+
+def parse_register_edn(text: str) -> list[Operation]:
+    """Operations of a Jepsen independent-register history, for ``models.SIM_KV``.
+
+    One EDN map a line; ``:f`` is ``:read``, ``:write`` or ``:cas``, ``:value`` is ``[key v]``
+    (a read's ``v`` is nil on invoke and the value read, nil when absent, on ``:ok``; a cas's is
+    ``[old new]``, and a cas that found another value completes ``:fail``). Lines of other
+    processes (``:nemesis``) or other operations are skipped, so a chaos run's whole history
+    can be read as it is.
+    """
+    events = _Events()
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            _register_event(events, read_edn_map(line), line_number)
         except HistoryError as error:
             raise HistoryError(f"line {line_number}: {error}") from None
     return events.finish()

@@ -3,7 +3,10 @@
 Starts a 3-member etcd cluster and a 3-member Synod cluster (``localcluster``, free ports, a
 temporary folder), drives each with ``synod bench`` (``etcd_bench.measure``, in-process) through
 the same workloads, one cluster at a time, and prints a Markdown table: ops/s, p50 and p99
-latency per system and Synod's throughput as a fraction of etcd's. With ``--write FILE`` the
+latency per system, Synod's throughput as a fraction of etcd's, and the CPU time the three
+members spent per request (user plus system, from ``/proc/PID/stat``, all their threads; the
+client's own CPU is not in it). CPU per request is the steadier figure on a shared machine:
+throughput and latency move with whatever else runs, CPU time much less. With ``--write FILE`` the
 table replaces the section between the ``MARKER_BEGIN`` and ``MARKER_END`` lines of FILE
 (appended, with its markers, when FILE has none).
 
@@ -100,45 +103,75 @@ def leader_first(cluster: LocalCluster) -> tuple[str, ...]:
     return tuple(endpoints)
 
 
-def run_system(program: str, base_dir: Path, cases: Sequence[Workload], procs: int) -> list[Report]:
-    reports: list[Report] = []
+@dataclass(frozen=True, slots=True)
+class Measured:
+    report: Report
+    member_cpu_us_per_op: float
+    """CPU time of the three members during the workload, per request sent."""
+
+
+def members_cpu_s(cluster: LocalCluster) -> float:
+    """User plus system CPU seconds the running members have used so far (every thread)."""
+    ticks_per_s = os.sysconf("SC_CLK_TCK")
+    total_ticks = 0
+    for member in cluster.members:
+        if member.process is None:
+            continue
+        try:
+            stat = Path(f"/proc/{member.process.pid}/stat").read_text()
+        except OSError:
+            continue  # not Linux, or the member is gone
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name: field 3 onwards
+        total_ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total_ticks / ticks_per_s
+
+
+def run_system(
+    program: str, base_dir: Path, cases: Sequence[Workload], procs: int
+) -> list[Measured]:
+    results: list[Measured] = []
     with LocalCluster(program, 3, base_dir / program) as cluster:
         cluster.start()
         endpoints = leader_first(cluster)
         key_space_size = max(case.total for case in cases if case.operation == "put")
         for case in cases:
+            cpu_before_s = members_cpu_s(cluster)
             report = measure(case.spec(endpoints, procs, key_space_size))
-            reports.append(report)
+            cpu_us = (members_cpu_s(cluster) - cpu_before_s) * 1e6 / max(report.requests, 1)
+            results.append(Measured(report, cpu_us))
             print(
                 f"{program:5} {case.name:32} {report.ops_per_s:9,.0f} ops/s"
                 f"  p50 {report.latency_ms['p50']:7.2f} ms  p99 {report.latency_ms['p99']:7.2f} ms"
-                f"  errors {report.errors}",
+                f"  members' CPU {cpu_us:5.0f} us/op  errors {report.errors}",
                 file=sys.stderr,
                 flush=True,
             )
-    return reports
+    return results
 
 
-def table(cases: Sequence[Workload], results: dict[str, list[Report]]) -> list[str]:
+def table(cases: Sequence[Workload], results: dict[str, list[Measured]]) -> list[str]:
     rows = [
         "| workload | etcd ops/s | etcd p50 ms | etcd p99 ms"
-        " | Synod ops/s | Synod p50 ms | Synod p99 ms | Synod / etcd | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | Synod ops/s | Synod p50 ms | Synod p99 ms | Synod / etcd"
+        " | etcd CPU µs/op | Synod CPU µs/op | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for index, case in enumerate(cases):
-        etcd, synod = results["etcd"][index], results["synod"][index]
+        etcd_run, synod_run = results["etcd"][index], results["synod"][index]
+        etcd, synod = etcd_run.report, synod_run.report
         ratio = synod.ops_per_s / etcd.ops_per_s if etcd.ops_per_s else 0.0
         rows.append(
             f"| {case.name} | {etcd.ops_per_s:,.0f} | {etcd.latency_ms['p50']:.2f}"
             f" | {etcd.latency_ms['p99']:.2f} | {synod.ops_per_s:,.0f}"
             f" | {synod.latency_ms['p50']:.2f} | {synod.latency_ms['p99']:.2f}"
-            f" | {ratio:.2f} | {etcd.errors + synod.errors} |"
+            f" | {ratio:.2f} | {etcd_run.member_cpu_us_per_op:,.0f}"
+            f" | {synod_run.member_cpu_us_per_op:,.0f} | {etcd.errors + synod.errors} |"
         )
     return rows
 
 
 def section(
-    cases: Sequence[Workload], results: dict[str, list[Report]], procs: int, load: float
+    cases: Sequence[Workload], results: dict[str, list[Measured]], procs: int, load: float
 ) -> str:
     key_space_size = max(case.total for case in cases if case.operation == "put")
     lines = [
@@ -149,6 +182,9 @@ def section(
         " 3-member clusters and the client on this one machine, one cluster at a time.",
         "",
         *table(cases, results),
+        "",
+        "CPU µs/op is the user plus system CPU time of the three members (every thread,"
+        " from /proc) during the workload, per request; the client's is not counted.",
         "",
         "Each row is one command against the leader-first endpoints of each cluster:",
         "",
@@ -179,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--procs", type=int, default=1, help="client processes per workload")
     args = parser.parse_args(argv)
     cases = workloads(args.scale)
-    results: dict[str, list[Report]] = {}
+    results: dict[str, list[Measured]] = {}
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="synod-cluster-bench-") as folder:
         for program in SYSTEMS:

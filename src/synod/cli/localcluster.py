@@ -121,11 +121,15 @@ class LocalCluster:
     """--initial-cluster-token; a fresh one per cluster when empty."""
     names: Sequence[str] | None = None
     """Member names; ``<program>-m<i>`` when not given."""
+    engine: str = "raft"
+    """``synod serve --engine`` (Synod members only; etcd runs Raft)."""
     members: list[Member] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.program not in PROGRAMS:
             raise ValueError(f"program must be one of {PROGRAMS}, not {self.program!r}")
+        if self.program != "synod" and self.engine != "raft":
+            raise ValueError(f"{self.program} runs raft only, not {self.engine!r}")
         if not self.token:
             self.token = f"{self.program}-local-{free_port()}"
         names = self.names or [f"{self.program}-m{number}" for number in range(1, self.size + 1)]
@@ -176,6 +180,7 @@ class LocalCluster:
             f"--initial-cluster={initial}",
             f"--initial-cluster-token={self.token}",
             f"--initial-cluster-state={state}",
+            *([f"--engine={self.engine}"] if self.program == "synod" else []),
             *self.extra_flags,
         ]
 

@@ -14,13 +14,15 @@ from typing import NoReturn
 
 from synod import __version__
 from synod.check import cli as check_cli
-from synod.cli import ctl, etcd_bench, serve, up
+from synod.cli import chaos, ctl, etcd_bench, serve, up
 from synod.sim import cli as sim_cli
+from synod.sim import compare
 
 
 def _subcommands() -> list[tuple[str, str, ModuleType]]:
     return [
         ("sim", "run the deterministic simulator from a seed (or sweep many seeds)", sim_cli),
+        ("compare", "measure Raft and Multi-Paxos side by side in the simulator", compare),
         ("check", "check Jepsen-format histories for linearizability", check_cli),
         ("serve", "run one member of a cluster, configured with etcd's flags", serve),
         ("up", "run a local cluster of members in the foreground (Ctrl-C stops it)", up),
@@ -29,6 +31,11 @@ def _subcommands() -> list[tuple[str, str, ModuleType]]:
             "bench",
             "drive any etcd v3 endpoint with put or range load, like etcd's benchmark",
             etcd_bench,
+        ),
+        (
+            "chaos",
+            "run a workload against a real cluster under faults and check its history",
+            chaos,
         ),
     ]
 

@@ -24,10 +24,11 @@ from synod.server.config import (
     QUOTA_BACKEND_BYTES_DEFAULT,
     NodeConfig,
 )
+from synod.server.engines import ENGINES as SERVER_ENGINES
 from synod.server.node import Node
 from synod.storage.records import WalCorruption
 
-ENGINES = ("raft",)
+ENGINES = tuple(sorted(SERVER_ENGINES))
 GC_YOUNG_THRESHOLD = 20_000
 """Allocations between young-generation collections (Python's default is 700)."""
 

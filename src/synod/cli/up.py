@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         "synod",
         args.nodes,
         data_dir,
-        extra_flags=(f"--engine={args.engine}",),
+        engine=args.engine,
         ports=ports(args.nodes, args.base_port),
         token=TOKEN,
         names=[f"m{number}" for number in range(1, args.nodes + 1)],

@@ -165,5 +165,22 @@ class Engine(Protocol):
     def advance(self, ready: Ready) -> None: ...
 
 
+class ObservableEngine(Engine, Protocol):
+    """An engine plus the read-only state its drivers report and check (the runtime, the
+    simulator's invariants)."""
+
+    @property
+    def role(self) -> Role: ...
+
+    @property
+    def commit_index(self) -> LogIndex: ...
+
+    @property
+    def applied_index(self) -> LogIndex: ...
+
+    @property
+    def last_index(self) -> LogIndex: ...
+
+
 def messages_of(ready: Ready) -> Sequence[Message]:
     return (*ready.early_messages, *ready.messages)

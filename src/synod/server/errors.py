@@ -47,3 +47,22 @@ class LearnerNotReady(ServingError):
 
 class MembershipRejected(ServingError):
     """The membership change does not fit the configuration (the message says why)."""
+
+
+class LogBehindKeyspace(SynodError):
+    """At start-up: a repaired write-ahead log is committed to less than the keyspace applied.
+
+    The entries in between were lost with the damaged part of the log, and a member cannot
+    rebuild its engine's view of them (membership changes among them) from its peers while its
+    keyspace is already past them. It stops rather than guess; the cure is to remove it and
+    add it back with an empty data directory, as etcd asks of a member with a damaged disk."""
+
+
+class MemberRefused(ServingError):
+    """The engine cannot run the member being added alongside the current ones (for
+    Multi-Paxos: its id shares its ballot owner, the low 32 bits, with a member's)."""
+
+
+class MembershipUnsupported(ServingError):
+    """The cluster's consensus engine runs a fixed membership: members cannot be added,
+    removed or promoted (the message names the engine)."""

@@ -5,8 +5,9 @@ little-endian. ``length`` counts the payload; the CRC32C covers the type byte an
 so a frame whose type was flipped fails its check like any other.
 
 Frame types and payloads:
-- HELLO (dialer first) and WELCOME (acceptor's answer): ``source (u64) | target (u64) | token``,
-  the sender's and the intended receiver's member ids and the cluster token.
+- HELLO (dialer first) and WELCOME (acceptor's answer): ``source (u64) | target (u64) |
+  engine length (u8) | engine | token``: the sender's and the intended receiver's member ids,
+  the name of the consensus engine the sender runs (ASCII) and the cluster token.
 - ERROR: a UTF-8 reason, sent just before closing a connection (a refused handshake, a bad
   frame), so the other side can log why.
 - MESSAGE: one engine message, as the engine's codec encoded it.
@@ -33,13 +34,15 @@ from synod.core.errors import SynodError
 from synod.core.ids import NodeId
 
 MAGIC: Final = b"SYNP"
-FRAME_VERSION: Final = 1
+FRAME_VERSION: Final = 2
+"""2: HELLO and WELCOME name the engine."""
 HEADER: Final = struct.Struct("<4sBBII")
 HEADER_BYTES: Final = HEADER.size
-_HELLO: Final = struct.Struct("<QQ")
+_HELLO: Final = struct.Struct("<QQB")
 _CHUNK: Final = struct.Struct("<QQQI")
 CHUNK_HEADER_BYTES: Final = _CHUNK.size
 TOKEN_BYTES_MAX: Final = 256
+ENGINE_NAME_BYTES_MAX: Final = 32
 ERROR_REASON_BYTES_MAX: Final = 1024
 
 
@@ -67,11 +70,13 @@ class Header:
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """Who speaks, to whom, in which cluster: the payload of HELLO and WELCOME."""
+    """Who speaks, to whom, in which cluster, running which engine: HELLO's and WELCOME's
+    payload."""
 
     source: NodeId
     target: NodeId
     token: bytes
+    engine: str = "raft"
 
 
 def _crc(frame_type: int, payload: bytes | memoryview) -> int:
@@ -106,15 +111,25 @@ def check_payload(header: Header, payload: bytes) -> None:
 
 
 def encode_hello(hello: Hello) -> bytes:
+    engine = hello.engine.encode("ascii")
     assert len(hello.token) <= TOKEN_BYTES_MAX
-    return _HELLO.pack(hello.source, hello.target) + hello.token
+    assert len(engine) <= ENGINE_NAME_BYTES_MAX
+    return _HELLO.pack(hello.source, hello.target, len(engine)) + engine + hello.token
 
 
 def decode_hello(payload: bytes) -> Hello:
-    if len(payload) < _HELLO.size or len(payload) > _HELLO.size + TOKEN_BYTES_MAX:
+    if len(payload) < _HELLO.size:
         raise FrameError(f"handshake payload of {len(payload)} bytes")
-    source, target = _HELLO.unpack_from(payload)
-    return Hello(NodeId(source), NodeId(target), payload[_HELLO.size :])
+    source, target, engine_bytes = _HELLO.unpack_from(payload)
+    token_at = _HELLO.size + engine_bytes
+    if engine_bytes > ENGINE_NAME_BYTES_MAX or not 0 <= len(payload) - token_at <= TOKEN_BYTES_MAX:
+        raise FrameError(
+            f"handshake payload of {len(payload)} bytes with an engine name of {engine_bytes}"
+        )
+    engine = payload[_HELLO.size : token_at]
+    if not engine.isascii():
+        raise FrameError(f"handshake names the engine {engine!r}, not in ASCII")
+    return Hello(NodeId(source), NodeId(target), payload[token_at:], engine.decode("ascii"))
 
 
 def encode_error(reason: str) -> bytes:

@@ -4,6 +4,11 @@ Rules:
 - The membership (voters and learners, by ID) is the engine's; each member's name and URLs are
   the replicated member table (``synod.kv.members``, whose docstring gives the design). A
   member the table does not know yet is described from ``--initial-cluster``.
+- Changes need an engine that supports them (``synod.server.engines``); with one that does not,
+  ``check_membership_changes`` (and so ``change_membership``) raises ``MembershipUnsupported``
+  before anything is proposed. An engine may also refuse a new member it cannot run with the
+  current ones (Multi-Paxos: two members sharing a ballot owner): ``MemberRefused``, checked
+  before the member row is written.
 - ``change_membership`` proposes at the leader (a follower forwards it in a ``PeerCall``) and
   returns once the change has applied on this node. The leader refuses to promote a learner
   whose log is not within 10% of its own (etcd's readiness rule).
@@ -29,7 +34,6 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from synod.consensus.raft import RaftEngine
 from synod.core.errors import ProposalDropped
 from synod.core.ids import NodeId
 from synod.core.log import ChangeKind, Membership, MembershipChange, MembershipError
@@ -37,6 +41,7 @@ from synod.kv.etcd_machine import EtcdMachine, EtcdResult
 from synod.kv.members import MemberCommand, MemberRecord, MemberSet, encode_member_command
 from synod.replica import Replica
 from synod.server.config import Member, NodeConfig, host_port
+from synod.server.engines import EngineKind, ServerEngine
 from synod.server.errors import (
     LearnerNotReady,
     MembershipRejected,
@@ -64,7 +69,8 @@ class ClusterMembership:
 
     config: NodeConfig
     member_id: NodeId
-    engine: RaftEngine
+    engine: ServerEngine
+    engine_kind: EngineKind
     machine: EtcdMachine
     transport: Transport
     replica: Replica[EtcdResult]
@@ -127,8 +133,14 @@ class ClusterMembership:
         if isinstance(result, BaseException):
             raise result
 
+    def check_membership_changes(self, adding: NodeId | None = None) -> None:
+        """Raise ``MembershipUnsupported`` when this cluster's engine cannot change members,
+        or ``MemberRefused`` when it cannot run ``adding`` alongside the current members."""
+        self.engine_kind.check_change(self.membership().members, adding)
+
     async def change_membership(self, change: MembershipChange) -> None:
         """Have the leader propose ``change``; return once it applied on this node."""
+        self.check_membership_changes()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.request_timeout_ms / 1000
         pause = self.config.heartbeat_ms / 1000

@@ -11,8 +11,9 @@ back between Readies so the network and clients are served.
 
 Requests:
 - ``write``: proposed here when leading; otherwise sent to the leader in a ``PeerCall`` whose
-  command names this node as origin, so this node answers when the entry applies here. Without
-  a leader, it waits for one (bounded by the request timeout).
+  command names this node as origin, so this node answers when the entry applies here (the
+  leader replies only to refuse it, and a refused write is tried again). Without a leader, it
+  waits for one (bounded by the request timeout).
 - ``read``: linearizable through the engine's ReadIndex (a follower asks the leader); or
   serializable, from this node's keyspace as it is.
 - Leases: only the leader keeps deadlines; keep-alives and remaining TTLs are asked of it.
@@ -36,8 +37,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from synod.consensus.raft import RaftEngine
-from synod.consensus.raft.wire import decode_message, encode_message
 from synod.core.config import EngineConfig
 from synod.core.engine import Message, Ready, Role
 from synod.core.errors import NotLeader as EngineNotLeader
@@ -51,9 +50,11 @@ from synod.replica import Replica, ReplicaConfig
 from synod.replica.effects import Done, Effect, MembershipApplied, Redirected, Refused
 from synod.replica.leases import LeaseClock, LeaseClockConfig, expire_command
 from synod.server.config import Member, NodeConfig, host_port
+from synod.server.engines import ServerEngine, engine_kind
 from synod.server.errors import (
     BadTransferee,
     LeaderChanged,
+    LogBehindKeyspace,
     NoLeader,
     NotLeader,
     RequestTimeout,
@@ -81,6 +82,15 @@ WAL_DIR = os.path.join("member", "wal")
 KV_DIR = os.path.join("member", "kv")
 
 
+def _expire(future: asyncio.Future[EtcdResult]) -> None:
+    if not future.done():
+        future.set_exception(RequestTimeout("request timed out"))
+
+
+class ForwardRefused(Exception):
+    """The leader refused a proposal forwarded to it (it did not propose it): try again."""
+
+
 @dataclass(frozen=True, slots=True)
 class Status:
     """What Maintenance.Status reports."""
@@ -99,6 +109,8 @@ class Node(ClusterMembership):
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.member_id = config.node_id
+        self.engine_kind = engine_kind(config.engine)
+        self.engine_kind.check_members(member.node_id for member in config.members)
         self.removed = asyncio.Event()
         """Set when this member learns it was removed from the cluster (it should stop)."""
         self._dialed: dict[NodeId, tuple[str, int]] = {}
@@ -109,6 +121,9 @@ class Node(ClusterMembership):
         self._counter = itertools.count(1)
         self._pending: dict[bytes, asyncio.Future[EtcdResult]] = {}
         self._calls: dict[int, asyncio.Future[PeerReply]] = {}
+        self._forwards: dict[int, asyncio.Future[EtcdResult]] = {}
+        """Forwarded proposals by call: the leader replies only to refuse one, and a refusal
+        fails that attempt's future (``ForwardRefused``), so the write is tried again."""
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         """Helpers that may be cancelled at any point (publishing, dialing peers)."""
@@ -164,15 +179,16 @@ class Node(ClusterMembership):
         self._tasks.append(asyncio.create_task(self.publish_loop(), name="publish"))
         self.reconcile_peers()
         logger.info(
-            "member %x (%s) started: cluster %x, applied %d, %d members",
+            "member %x (%s) started: engine %s, cluster %x, applied %d, %d members",
             self.member_id,
             config.name,
+            self.engine_kind.name,
             self.cluster_id,
             self.replica.applied_index,
             len(self.members),
         )
 
-    def _new_engine(self) -> RaftEngine:
+    def _new_engine(self) -> ServerEngine:
         config = self.config
         engine_config = EngineConfig(
             election_timeout_ticks=config.election_ticks,
@@ -181,7 +197,18 @@ class Node(ClusterMembership):
         applied = self.machine.applied_index
         snapshot_index = self.storage.snapshot().meta.index
         resumed = LogIndex(applied) if applied > snapshot_index else None
-        return RaftEngine(self.member_id, self.storage, engine_config, self._rng, resumed)
+        committed = self.storage.initial_state()[0].commit
+        if resumed is not None and resumed > committed:
+            raise LogBehindKeyspace(
+                f"the keyspace has applied entry {applied}, but the write-ahead log (repaired "
+                f"after damage: {self.storage.wal.damage}) is committed only to entry "
+                f"{committed}: the entries between "
+                f"were lost with the damaged log; remove this member and add it back with an "
+                f"empty data directory"
+            )
+        return self.engine_kind.build(
+            self.member_id, self.storage, engine_config, self._rng, resumed
+        )
 
     def _transport_config(self) -> TransportConfig:
         host, port = host_port(self.config.listen_peer_urls[0], "--listen-peer-urls")
@@ -189,6 +216,7 @@ class Node(ClusterMembership):
         return TransportConfig(
             node_id=self.member_id,
             cluster_token=self.config.cluster_token.encode(),
+            engine=self.engine_kind.name,
             listen_host=host,
             listen_port=port,
             # A snapshot holds the whole keyspace, which may grow to the backend quota.
@@ -197,7 +225,7 @@ class Node(ClusterMembership):
         )
 
     def _codec(self) -> Codec:
-        return node_codec(Codec(encode_message, decode_message))
+        return node_codec(self.engine_kind.codec)
 
     async def stop(self) -> None:
         """Finish what is in hand, fail what waits, close files and sockets."""
@@ -271,15 +299,22 @@ class Node(ClusterMembership):
         request_id = self._request_id()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.request_timeout_ms / 1000
-        future: asyncio.Future[EtcdResult] = loop.create_future()
-        self._pending[request_id] = future
         self.metrics.proposals_pending += 1
         try:
-            while not await self._propose_or_forward(request_id, payload, deadline):
+            while True:
+                future: asyncio.Future[EtcdResult] = loop.create_future()
+                self._pending[request_id] = future
+                call_id = await self._propose_or_forward(request_id, payload, future, deadline)
+                if call_id is not None:
+                    try:
+                        return await self._until(future, deadline)
+                    except ForwardRefused:
+                        replica.abandon(request_id)  # the leader did not propose it
+                    finally:
+                        self._forwards.pop(call_id, None)
                 if loop.time() >= deadline:
                     raise RequestTimeout("request timed out")
                 await asyncio.sleep(self.config.heartbeat_ms / 1000)
-            return await self._until(future, deadline)
         except ServingError:
             self.metrics.proposals_failed += 1
             raise
@@ -288,21 +323,29 @@ class Node(ClusterMembership):
             self._pending.pop(request_id, None)
             replica.abandon(request_id)
 
-    async def _propose_or_forward(self, request_id: bytes, payload: bytes, deadline: float) -> bool:
-        """Propose here, or have the leader propose for us; False to try again shortly."""
+    async def _propose_or_forward(
+        self,
+        request_id: bytes,
+        payload: bytes,
+        future: asyncio.Future[EtcdResult],
+        deadline: float,
+    ) -> int | None:
+        """Propose here (0), or send it to the leader to propose for us (the call's id, > 0);
+        None to try again shortly. A forward is not waited for: the leader answers only a
+        refusal, which fails ``future`` with ``ForwardRefused``."""
         replica = self._live_replica()
         effects = replica.submit(request_id, payload)
         self._wake()
         if self._first_failure(effects) is None:
-            return True
+            return 0
         leader = await self._leader(deadline)
         if leader == self.member_id:
-            return False  # leading already, but refused for now (a transfer under way)
+            return None  # leading already, but refused for now (a transfer under way)
         envelope = replica.expect(request_id, payload)
-        reply = await self._call(leader, CallKind.PROPOSE, envelope, deadline)
-        if not reply.ok:
-            replica.abandon(request_id)
-        return reply.ok
+        call_id = next(self._counter)
+        self._forwards[call_id] = future
+        self.transport.send(PeerCall(self.member_id, leader, call_id, CallKind.PROPOSE, envelope))
+        return call_id
 
     async def read(self, request: RangeRequest, *, serializable: bool = False) -> EtcdResult:
         """A range, linearizable (ReadIndex) or serializable (this node's keyspace as is).
@@ -396,12 +439,14 @@ class Node(ClusterMembership):
     # -- waiting ---------------------------------------------------------------------------------
 
     async def _until(self, future: asyncio.Future[EtcdResult], deadline: float) -> EtcdResult:
-        remaining = deadline - asyncio.get_running_loop().time()
+        """The future's result; ``RequestTimeout`` once ``deadline`` passes. A timer that
+        fails the future is cheaper per request than an ``asyncio.timeout`` scope, which
+        cancels the whole task when it fires."""
+        timer = asyncio.get_running_loop().call_at(deadline, _expire, future)
         try:
-            async with asyncio.timeout(max(remaining, 0)):
-                return await future
-        except TimeoutError:
-            raise RequestTimeout("request timed out") from None
+            return await future
+        finally:
+            timer.cancel()
 
     async def _leader(self, deadline: float) -> NodeId:
         """The leader, once one is known; ``NoLeader`` if none appears before ``deadline``."""
@@ -442,6 +487,11 @@ class Node(ClusterMembership):
                 future = self._calls.get(message.call_id)
                 if future is not None and not future.done():
                     future.set_result(message)
+                forwarded = self._forwards.pop(message.call_id, None)
+                if forwarded is not None and not message.ok and not forwarded.done():
+                    forwarded.set_exception(
+                        ForwardRefused(message.payload.decode(errors="replace"))
+                    )
             case PeerCall():
                 self._answer_call(message)
             case _:
@@ -461,6 +511,8 @@ class Node(ClusterMembership):
                 self._live_replica().propose_envelope(call.payload)
             except (EngineNotLeader, ProposalDropped) as error:
                 ok, payload = False, str(error).encode()
+            if ok:
+                return  # proposed: only a refusal is answered (the origin awaits the apply)
         else:
             lease_id = int.from_bytes(call.payload, "big")
             payload = self._lease_answer(call.kind, lease_id).to_bytes(8, "big", signed=True)
@@ -513,6 +565,7 @@ class Node(ClusterMembership):
         overlapped = (
             ready.snapshot is None
             and ready.compaction is None
+            and (bool(ready.entries) or ready.hard_state is not None)  # else nothing to save
             and self._persist_ewma_s >= INLINE_PERSIST_S
         )
         early: list[Effect[EtcdResult]] = []
@@ -625,7 +678,7 @@ class Node(ClusterMembership):
             raise ServerStopped("the server is stopping")
         return self.replica
 
-    def _live_engine(self) -> RaftEngine:
+    def _live_engine(self) -> ServerEngine:
         if self._stopping:
             raise ServerStopped("the server is stopping")
         return self.engine

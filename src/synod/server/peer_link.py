@@ -182,7 +182,7 @@ class PeerLink:
 
     async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         config = self._config
-        hello = Hello(config.node_id, self.peer, config.cluster_token)
+        hello = Hello(config.node_id, self.peer, config.cluster_token, config.engine)
         writer.write(encode_frame(FrameType.HELLO, encode_hello(hello)))
         await writer.drain()
         header, payload = await read_frame(reader, config.frame_payload_bytes_max)
@@ -194,6 +194,8 @@ class PeerLink:
         reason = ""
         if not hmac.compare_digest(welcome.token, config.cluster_token):
             reason = "the peer answered with another cluster's token"
+        elif welcome.engine != config.engine:
+            reason = f"engine mismatch: the peer runs {welcome.engine}, this node {config.engine}"
         elif (welcome.source, welcome.target) != (self.peer, config.node_id):
             reason = f"the peer answered as node {welcome.source} to node {welcome.target}"
         if reason:

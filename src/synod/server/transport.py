@@ -6,7 +6,8 @@ in ``frames.py``. The engine's codec is injected (``Codec``): this module knows 
 
 Rules:
 - Handshake: the dialer's first frame is HELLO (its id, the id it means to reach, the cluster
-  token). The acceptor refuses a wrong token, a wrong target id, or a member it does not know:
+  token, its engine's name). The acceptor refuses a wrong token, another engine (the codecs
+  would not understand each other), a wrong target id, or a member it does not know:
   it logs why, answers with an ERROR frame saying why, and closes; the dialer logs the refusal
   too and retries with backoff (the configuration may be fixed meanwhile). Otherwise it answers
   WELCOME (its own id and token), which the dialer checks in turn.
@@ -253,7 +254,7 @@ class Transport:
             )
             writer.write(encode_error(f"refused by node {self.node_id}: {reason}"))
             return None
-        welcome = Hello(self.node_id, hello.source, self.config.cluster_token)
+        welcome = Hello(self.node_id, hello.source, self.config.cluster_token, self.config.engine)
         writer.write(encode_frame(FrameType.WELCOME, encode_hello(welcome)))
         await writer.drain()
         logger.info("node %d: accepted node %d from %s", self.node_id, hello.source, remote)
@@ -263,6 +264,11 @@ class Transport:
         """Why the handshake ``hello`` is refused, or "" if it is not."""
         if not hmac.compare_digest(hello.token, self.config.cluster_token):
             return "wrong cluster token (the dialer belongs to another cluster)"
+        if hello.engine != self.config.engine:
+            return (
+                f"engine mismatch: the dialer runs {hello.engine},"
+                f" this node runs {self.config.engine}"
+            )
         if hello.target != self.node_id:
             return f"this is node {self.node_id}, not node {hello.target}"
         if hello.source not in self._links:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from synod.core.engine import Message
 from synod.core.errors import ConfigError
 from synod.core.ids import NodeId
-from synod.server.frames import CHUNK_HEADER_BYTES, TOKEN_BYTES_MAX
+from synod.server.frames import CHUNK_HEADER_BYTES, ENGINE_NAME_BYTES_MAX, TOKEN_BYTES_MAX
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,8 @@ class TransportConfig:
     node_id: NodeId
     cluster_token: bytes
     """Shared by every member; a peer that presents another one is refused."""
+    engine: str = "raft"
+    """The consensus engine this node runs (the codec's); a peer running another is refused."""
     listen_host: str = "127.0.0.1"
     listen_port: int = 0
     """0: the system picks a free port (``Transport.address`` tells which)."""
@@ -56,6 +58,10 @@ class TransportConfig:
             (
                 1 <= len(self.cluster_token) <= TOKEN_BYTES_MAX,
                 f"cluster_token must be 1 to {TOKEN_BYTES_MAX} bytes",
+            ),
+            (
+                self.engine.isascii() and 1 <= len(self.engine) <= ENGINE_NAME_BYTES_MAX,
+                f"engine must be 1 to {ENGINE_NAME_BYTES_MAX} ASCII characters",
             ),
             (0 <= self.listen_port <= 65535, "listen_port must be in 0..65535"),
             (self.send_queue_messages_max >= 1, "send_queue_messages_max must be >= 1"),

@@ -10,27 +10,15 @@ from collections.abc import Callable
 from typing import Protocol
 
 from synod.core.config import EngineConfig
-from synod.core.engine import Engine, LogStorage, Rng, Role
+from synod.core.engine import LogStorage, ObservableEngine, Rng
 from synod.core.ids import LogIndex, NodeId, Term
 
 
-class SimEngine(Engine, Protocol):
+class SimEngine(ObservableEngine, Protocol):
     """An engine plus the read-only state the simulator's invariants inspect."""
 
     @property
-    def role(self) -> Role: ...
-
-    @property
     def vote(self) -> NodeId: ...
-
-    @property
-    def commit_index(self) -> LogIndex: ...
-
-    @property
-    def applied_index(self) -> LogIndex: ...
-
-    @property
-    def last_index(self) -> LogIndex: ...
 
     def log_term(self, index: LogIndex) -> Term | None: ...
 

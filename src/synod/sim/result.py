@@ -22,6 +22,10 @@ class SimStats:
     messages_delivered: int = 0
     messages_dropped: int = 0
     messages_duplicated: int = 0
+    message_kinds: Counter[str] = field(default_factory=Counter)
+    """Messages sent, by type."""
+    fsyncs: int = 0
+    """Readies that had to reach the disk before their messages could leave."""
     faults: Counter[str] = field(default_factory=Counter)
     crashes: int = 0
     restarts: int = 0

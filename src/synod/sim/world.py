@@ -331,6 +331,7 @@ class World:
             self.invariants.on_entries(node.node_id, ready.entries, engine.log_term)
         self.send(ready.early_messages)
         if ready.hard_state or ready.entries or ready.snapshot or ready.compaction:
+            self.stats.fsyncs += 1
             faults = self.config.faults
             delay = self.rng.randint(faults.fsync_units_min, faults.fsync_units_max)
             label = f"fsync {node.node_id}"
@@ -422,9 +423,12 @@ class World:
 
     def send(self, messages: Iterable[Message]) -> None:
         scheduler = self.scheduler
+        kinds = self.stats.message_kinds
         for message in messages:
+            kind = type(message).__name__
+            kinds[kind] += 1
             for delay in self.network.delivery_delays():
-                label = f"deliver {message.source}>{message.target} {type(message).__name__}"
+                label = f"deliver {message.source}>{message.target} {kind}"
                 scheduler.after(delay, label, self._deliver, message)
 
     def _deliver(self, message: Message) -> None:

@@ -2,7 +2,7 @@
 
 Mapping onto the contract (``synod.core.engine``):
 
-- Ballot = the contract's ``Term``: ``round * 2**16 + node`` (``ballot.py``), unique per node.
+- Ballot = the contract's ``Term``: ``round * 2**32 + owner`` (``ballot.py``), unique per node.
 - ``HardState.term`` = the promised ballot; ``HardState.vote`` = that ballot's owner (so it
   never changes within a ballot); ``HardState.commit`` = the highest chosen slot known.
 - Log entries = accepted values: index = slot, entry term = the ballot the value was accepted

@@ -16,7 +16,11 @@ learner. Rules it keeps:
   per-slot configurations (``membership.py``) in step with the values held. Learners accept
   like any acceptor; only the quorum arithmetic (elsewhere) leaves them out.
 - While the log, cut short by a storage repair, has not been refilled past the repair bound,
-  the node neither promises nor campaigns (it may have lost values it accepted).
+  the node neither promises nor campaigns (it may have lost values it accepted). Until then it
+  vouches only for its chosen prefix and what the current ballot's leader has refilled
+  contiguously from there: a repair may have brought back older values under slots the
+  leader believes it holds, so it takes no chosen index past that, and refuses an Accept
+  that starts past it as a hole (the leader then resends from its chosen prefix).
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class Acceptor:
     _rng: Rng
     _configs: Configurations
     _repair_until: LogIndex
+    _refilled: LogIndex
+    _refilled_ballot: Term
     _seen: Term
     _election_elapsed: int
     _heartbeat_elapsed: int
@@ -68,6 +74,7 @@ class Acceptor:
     _read_states: list[ReadState]
     _refused_reads: list[bytes]
     _broadcast_pending: bool
+    _chosen_untold: bool
 
     @property
     def membership(self) -> Membership:
@@ -126,9 +133,20 @@ class Acceptor:
         """True while the log, cut short by a repair of damaged storage, has not been refilled
         by a leader up to the bound on what this node may have accepted: until then it may
         have lost accepted values, so it neither promises nor campaigns (it still accepts)."""
-        if self._repair_until and self.log.last_index() >= self._repair_until:
+        if self._repair_until and self._vouched(repairing=True) >= self._repair_until:
             self._repair_until = NO_INDEX
         return self._repair_until != NO_INDEX
+
+    def _held(self) -> LogIndex:
+        """The last slot this acceptor vouches for holding the leader's (or chosen) values."""
+        return self._vouched(repairing=self._repairing())
+
+    def _vouched(self, *, repairing: bool) -> LogIndex:
+        if not repairing:
+            return self.log.last_index()
+        if self._refilled_ballot != self.promised:
+            return self.log.committed
+        return LogIndex(max(self._refilled, self.log.committed))
 
     def _in_lease(self) -> bool:
         return (
@@ -177,7 +195,7 @@ class Acceptor:
             case Accept():
                 self._on_accept(message)
             case Heartbeat():
-                self.log.commit_to(min(message.commit, self.log.last_index()))
+                self.log.commit_to(min(message.commit, self._held()))
                 reply = HeartbeatAck(
                     self.node_id,
                     message.source,
@@ -191,20 +209,25 @@ class Acceptor:
 
     def _on_accept(self, message: Accept) -> None:
         log = self.log
-        if message.prev > log.last_index():
+        held = self._held()
+        if message.prev > held:
             reply = Accepted(
                 self.node_id,
                 message.source,
                 self.promised,
                 False,
                 message.prev,
-                log.last_index(),
+                held,
                 log.committed,
             )
             self._send(reply)
             return
         last = LogIndex(message.prev + len(message.entries))
         self._accept_values(message.entries)
+        if self._repair_until:
+            same = self._refilled_ballot == self.promised
+            self._refilled = LogIndex(max(self._refilled, last)) if same else last
+            self._refilled_ballot = self.promised
         log.commit_to(min(message.commit, last, log.last_index()))
         reply = Accepted(
             self.node_id, message.source, self.promised, True, message.prev, last, log.committed

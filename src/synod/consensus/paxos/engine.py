@@ -51,7 +51,7 @@ from synod.consensus.raft.reads import PendingRead, ReadQueue
 from synod.core.config import EngineConfig
 from synod.core.engine import LogStorage, Message, ReadState, Ready, Rng, Role, SoftState
 from synod.core.errors import NotLeader, ProposalDropped
-from synod.core.ids import NO_INDEX, NO_NODE, LogIndex, NodeId, Term
+from synod.core.ids import NO_INDEX, NO_NODE, NO_TERM, LogIndex, NodeId, Term
 from synod.core.log import (
     Entry,
     EntryKind,
@@ -93,6 +93,10 @@ class PaxosEngine(Leader):
         if self.log.last_index() >= self.log.first_index():
             self._configs.record(self.log.entries(self.log.first_index(), UNLIMITED))
         self._repair_until = storage.repair_until()
+        self._refilled = NO_INDEX
+        self._refilled_ballot = NO_TERM
+        """While repairing: slots up to ``_refilled`` hold the values of ``_refilled_ballot``'s
+        leader (or chosen ones), written by its Accepts from the chosen prefix on."""
         self._seen = self.promised
         """The highest ballot heard of (promised or refused with): the next round is above it."""
         self.role = Role.FOLLOWER
@@ -114,6 +118,8 @@ class PaxosEngine(Leader):
         self._refused_reads: list[bytes] = []
         self._compaction: Snapshot | None = None
         self._broadcast_pending = False
+        self._chosen_untold = False
+        """A slot was chosen since the last broadcast: acceptors are told without a tick."""
         self._soft_state = SoftState()
         self._hard_state = hard_state
         self._in_flight: Ready | None = None
@@ -310,7 +316,11 @@ class PaxosEngine(Leader):
         if self._broadcast_pending:
             self._broadcast_pending = False
             for node in sorted(self._progress):
+                sent = len(self._outbox)
                 self._send_accepts(node)
+                if self._chosen_untold and len(self._outbox) == sent:
+                    self._send_heartbeat(node, self._reads.current_round)
+            self._chosen_untold = False
         if self._noop_chosen():
             read_round = self._reads.start_round(self.log.committed)
             if read_round is not None:

@@ -149,7 +149,14 @@ class Leader(Proposer):
                 # older than the acknowledgement). Start over from its chosen prefix.
                 progress.match = LogIndex(min(message.commit, self.log.committed))
             progress.rewind()  # a hole: resend from what it holds
+        if self._progress.get(message.source) is not progress:
+            return  # a chosen change removed it, or this leader (which then told everyone)
+        sent = len(self._outbox)
         self._send_accepts(message.source)
+        if len(self._outbox) == sent and message.commit < min(self.log.committed, progress.match):
+            # It holds chosen values it does not know are chosen (its acknowledgement came
+            # after the quorum's): tell it now rather than at the next heartbeat tick.
+            self._send_heartbeat(message.source, self._reads.current_round)
 
     def _on_heartbeat_ack(self, message: HeartbeatAck) -> None:
         if self._step_down_if_outranked(message.term):
@@ -184,6 +191,7 @@ class Leader(Proposer):
         assert term == self.promised, f"choosing slot {chosen} of ballot {term}"
         self.log.commit_to(chosen)
         self._broadcast_pending = True
+        self._chosen_untold = True
         if self._configs.changes_from(LogIndex(old + 1)):
             self._on_change_chosen()
 

@@ -73,11 +73,6 @@ class RaftEngine(Leadership):
         self.vote = hard_state.vote
         self.log.commit_to(hard_state.commit)
         self._repair_until = storage.repair_until()
-        self._log_loss_unannounced = self._repair_until != NO_INDEX
-        """Rejections say the log lost entries until an append past the repaired log is
-        accepted: the leader has heard by then (saying it longer would make every stale
-        rejection of a pipelined append throw the leader back)."""
-        self._repaired_last = self.log.last_index()
         self._membership = MembershipHistory(self.log.applied, membership)
         if applied_index is not None:
             self._replay_membership(applied_index)
@@ -509,16 +504,19 @@ class RaftEngine(Leadership):
 
     def _on_append_entries(self, message: AppendEntries) -> None:
         log = self.log
+        epoch = message.epoch
         if message.prev_index < log.committed:
-            self._send(AppendResponse(self.node_id, message.source, self.term, log.committed))
+            self._send(
+                AppendResponse(self.node_id, message.source, self.term, log.committed, epoch=epoch)
+            )
             return
         last_new = log.maybe_append(
             message.prev_index, message.prev_term, message.commit, message.entries
         )
         if last_new is not None:
-            if last_new > self._repaired_last:
-                self._log_loss_unannounced = False
-            self._send(AppendResponse(self.node_id, message.source, self.term, last_new))
+            self._send(
+                AppendResponse(self.node_id, message.source, self.term, last_new, epoch=epoch)
+            )
             return
         hint_index, hint_term = log.find_conflict_by_term(
             LogIndex(min(message.prev_index, log.last_index())), message.prev_term
@@ -531,7 +529,8 @@ class RaftEngine(Leadership):
             True,
             hint_index,
             hint_term,
-            log_lost=self._log_loss_unannounced and self._repairing(),
+            log_lost=self._repairing(),
+            epoch=epoch,
         )
         self._send(reject)
 
@@ -543,16 +542,17 @@ class RaftEngine(Leadership):
     def _on_install_snapshot(self, message: InstallSnapshot) -> None:
         meta = message.snapshot.meta
         log = self.log
-        if meta.index <= log.committed:
-            self._send(AppendResponse(self.node_id, message.source, self.term, log.committed))
-            return
-        if log.matches(meta.index, meta.term):
-            log.commit_to(meta.index)
-            self._send(AppendResponse(self.node_id, message.source, self.term, log.committed))
-            return
-        log.restore(message.snapshot)
-        self._membership.reset(meta.index, meta.membership)
-        self._send(AppendResponse(self.node_id, message.source, self.term, log.last_index()))
+        if meta.index > log.committed:
+            if log.matches(meta.index, meta.term):
+                log.commit_to(meta.index)
+            else:
+                log.restore(message.snapshot)
+                self._membership.reset(meta.index, meta.membership)
+        # Committed entries match the leader's log; after a restore that is the snapshot's index.
+        reply = AppendResponse(
+            self.node_id, message.source, self.term, log.committed, epoch=message.epoch
+        )
+        self._send(reply)
 
     def _on_read_index_response(self, message: ReadIndexResponse) -> None:
         if message.index == NO_INDEX:

@@ -188,7 +188,16 @@ class Leadership:
         commit = self.log.committed
         progress.commit_sent = commit
         self._send(
-            AppendEntries(self.node_id, node, self.term, prev_index, prev_term, (*entries,), commit)
+            AppendEntries(
+                self.node_id,
+                node,
+                self.term,
+                prev_index,
+                prev_term,
+                (*entries,),
+                commit,
+                progress.epoch,
+            )
         )
         progress.sent_entries(entries[-1].index if entries else None)
         return True
@@ -199,7 +208,7 @@ class Leadership:
         snapshot = self.log.storage.snapshot()
         assert snapshot.meta.index > NO_INDEX, "entries are compacted but no snapshot exists"
         progress.become_snapshot(snapshot.meta.index)
-        self._send(InstallSnapshot(self.node_id, node, self.term, snapshot))
+        self._send(InstallSnapshot(self.node_id, node, self.term, snapshot, progress.epoch))
         return True
 
     def _on_append_response(self, message: AppendResponse) -> None:
@@ -207,6 +216,8 @@ class Leadership:
         if progress is None:
             return
         progress.recently_active = True
+        if message.epoch != progress.epoch:
+            return  # it answers a message sent before the follower's log loss was found
         if message.reject:
             self._on_append_rejected(message, progress)
             return

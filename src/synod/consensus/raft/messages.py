@@ -51,6 +51,8 @@ class AppendEntries:
     prev_term: Term
     entries: tuple[Entry, ...]
     commit: LogIndex
+    epoch: int = 0
+    """The leader's loss epoch for this follower (``Progress.epoch``), echoed in the answer."""
 
     def size_bytes(self) -> int:
         return HEADER_BYTES + sum(entry.size_bytes() for entry in self.entries)
@@ -63,7 +65,8 @@ class AppendResponse:
     Rejection: ``index`` is the rejected ``prev_index``; (``hint_index``, ``hint_term``) is the
     last entry at or below it whose term is at most the leader's ``prev_term``, so the leader
     can skip a whole conflicting term in one round trip. ``log_lost``: the follower is
-    repairing a damaged log, so its hint may lie below what it acknowledged before."""
+    repairing a damaged log, so its hint may lie below what it acknowledged before.
+    ``epoch``: echoed from the AppendEntries or InstallSnapshot this answers."""
 
     source: NodeId
     target: NodeId
@@ -73,6 +76,7 @@ class AppendResponse:
     hint_index: LogIndex = NO_INDEX
     hint_term: Term = NO_TERM
     log_lost: bool = False
+    epoch: int = 0
 
     def size_bytes(self) -> int:
         return HEADER_BYTES
@@ -108,6 +112,7 @@ class InstallSnapshot:
     target: NodeId
     term: Term
     snapshot: Snapshot
+    epoch: int = 0
 
     def size_bytes(self) -> int:
         return HEADER_BYTES + self.snapshot.size_bytes()
@@ -204,13 +209,13 @@ def _describe_body(message: RaftMessage) -> str:  # noqa: PLR0911 - one arm per 
         case AppendEntries():
             entries = ", ".join(describe_entry(entry) for entry in message.entries)
             prev = f"prev={message.prev_term}/{message.prev_index}"
-            return f"{prev} commit={message.commit} [{entries}]"
+            return f"{prev} commit={message.commit}{_epoch(message.epoch)} [{entries}]"
         case AppendResponse():
             if message.reject:
                 hint = f"hint={message.hint_term}/{message.hint_index}"
                 lost = " log-lost" if message.log_lost else ""
-                return f"rejected index={message.index} {hint}{lost}"
-            return f"index={message.index}"
+                return f"rejected index={message.index} {hint}{lost}{_epoch(message.epoch)}"
+            return f"index={message.index}{_epoch(message.epoch)}"
         case Heartbeat():
             return f"commit={message.commit}" + _round(message.read_round)
         case HeartbeatResponse():
@@ -232,3 +237,7 @@ def _describe_body(message: RaftMessage) -> str:  # noqa: PLR0911 - one arm per 
 
 def _round(read_round: int) -> str:
     return f" round={read_round}" if read_round else ""
+
+
+def _epoch(epoch: int) -> str:
+    return f" epoch={epoch}" if epoch else ""

@@ -69,6 +69,10 @@ class Progress:
     recently_active: bool = False
     """Heard from since the last CheckQuorum round."""
     is_learner: bool = False
+    epoch: int = 0
+    """How many times the follower was found to have lost entries it acknowledged (a repair of
+    its damaged storage). Messages carry it and answers echo it; an answer from an older
+    epoch is stale and ignored, for it may acknowledge entries the follower no longer has."""
 
     def __post_init__(self) -> None:
         assert self.match < self.next, "next must lie beyond match"
@@ -125,8 +129,10 @@ class Progress:
 
     def forget_beyond(self, last_index: LogIndex) -> None:
         """The follower's log ends at ``last_index``, below ``match``: it lost entries it had
-        acknowledged (its damaged storage was repaired). Probe again from what it holds."""
+        acknowledged (its damaged storage was repaired). Probe again from what it holds, in a
+        new epoch: answers to anything sent before speak of the log it lost."""
         assert last_index < self.match
+        self.epoch += 1
         self.match = last_index
         self.state = ProgressState.PROBE
         self.become_probe()

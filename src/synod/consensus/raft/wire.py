@@ -71,6 +71,7 @@ class _AppendEntries(_Wire, tag=3, frozen=True):
     prev_term: U64
     entries: tuple[_WireEntry, ...]
     commit: U64
+    epoch: U64
 
 
 class _AppendResponse(_Wire, tag=4, frozen=True):
@@ -79,6 +80,7 @@ class _AppendResponse(_Wire, tag=4, frozen=True):
     hint_index: U64
     hint_term: U64
     log_lost: bool
+    epoch: U64
 
 
 class _Heartbeat(_Wire, tag=5, frozen=True):
@@ -96,6 +98,7 @@ class _InstallSnapshot(_Wire, tag=7, frozen=True):
     voters: tuple[U64, ...]
     learners: tuple[U64, ...]
     data: bytes
+    epoch: U64
 
 
 class _TimeoutNow(_Wire, tag=8, frozen=True):
@@ -174,6 +177,7 @@ def _to_wire(message: Message) -> _AnyWire:  # noqa: PLR0911 - one arm per messa
                 message.prev_term,
                 entries,
                 message.commit,
+                message.epoch,
             )
         case AppendResponse():
             return _AppendResponse(
@@ -184,6 +188,7 @@ def _to_wire(message: Message) -> _AnyWire:  # noqa: PLR0911 - one arm per messa
                 message.hint_index,
                 message.hint_term,
                 message.log_lost,
+                message.epoch,
             )
         case Heartbeat():
             return _Heartbeat(*header, message.term, message.commit, message.read_round)
@@ -211,6 +216,7 @@ def _snapshot_to_wire(message: InstallSnapshot) -> _InstallSnapshot:
         tuple(sorted(meta.membership.voters)),
         tuple(sorted(meta.membership.learners)),
         message.snapshot.data,
+        message.epoch,
     )
 
 
@@ -242,6 +248,7 @@ def _from_wire(wire: _AnyWire) -> Message:  # noqa: PLR0911 - one arm per messag
                 Term(wire.prev_term),
                 entries,
                 LogIndex(wire.commit),
+                wire.epoch,
             )
         case _AppendResponse():
             return AppendResponse(
@@ -253,13 +260,14 @@ def _from_wire(wire: _AnyWire) -> Message:  # noqa: PLR0911 - one arm per messag
                 LogIndex(wire.hint_index),
                 Term(wire.hint_term),
                 wire.log_lost,
+                wire.epoch,
             )
         case _Heartbeat():
             return Heartbeat(source, target, term, LogIndex(wire.commit), wire.read_round)
         case _HeartbeatResponse():
             return HeartbeatResponse(source, target, term, wire.read_round)
         case _InstallSnapshot():
-            return InstallSnapshot(source, target, term, _snapshot_from_wire(wire))
+            return InstallSnapshot(source, target, term, _snapshot_from_wire(wire), wire.epoch)
         case _TimeoutNow():
             return TimeoutNow(source, target, term)
         case _ReadIndexRequest():

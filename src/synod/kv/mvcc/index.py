@@ -38,8 +38,14 @@ class KeyIndex:
         self.generations: list[Generation] = [Generation()]
 
     def last_revision(self) -> Revision | None:
-        entries = list(self.entries())
-        return entries[-1].revision if entries else None
+        """The newest revision in any generation (a put's or a tombstone's), in O(1): every
+        put checks it, so it must not walk the key's history."""
+        generations = self.generations
+        if generations[-1].revisions:
+            return generations[-1].revisions[-1]
+        if len(generations) > 1:
+            return generations[-2].revisions[-1]  # a closed generation ends with its tombstone
+        return None
 
     def put(self, revision: Revision) -> None:
         self._check_after(revision)
