@@ -15,7 +15,7 @@ from synod.core.config import EngineConfig
 from synod.core.errors import ConfigError, MalformedMessage
 from synod.core.ids import LogIndex, NodeId, Term
 from synod.core.log import Membership
-from synod.server.engines import ENGINES, EngineKind, engine_kind
+from synod.server.engines import EngineKind, engine_kind
 from synod.server.errors import MemberRefused, MembershipUnsupported
 
 MEMBERS = (NodeId(0x8E9E05C52164694D), NodeId(0x91BC3C398FB3C146), NodeId(0xFD422379FDA50E48))
@@ -32,7 +32,7 @@ def test_each_name_builds_its_engine(name: str, engine_type: type) -> None:
 
 
 def test_each_codec_speaks_its_own_engine_only() -> None:
-    raft, paxos = ENGINES["raft"].codec, ENGINES["paxos"].codec
+    raft, paxos = engine_kind("raft").codec, engine_kind("paxos").codec
     prepare = Prepare(NodeId(1), NodeId(2), Term(3), LogIndex(1))
     timeout = TimeoutNow(NodeId(1), NodeId(2), Term(3))
     assert paxos.decode(paxos.encode(prepare)) == prepare
@@ -44,8 +44,8 @@ def test_each_codec_speaks_its_own_engine_only() -> None:
 
 
 def test_capabilities() -> None:
-    assert ENGINES["raft"].supports_membership_change
-    assert ENGINES["paxos"].supports_membership_change is PaxosEngine.SUPPORTS_MEMBERSHIP_CHANGE
+    assert engine_kind("raft").supports_membership_change
+    assert engine_kind("paxos").supports_membership_change is PaxosEngine.SUPPORTS_MEMBERSHIP_CHANGE
 
 
 def test_an_unknown_engine_names_the_known_ones() -> None:
@@ -70,7 +70,7 @@ def test_paxos_refuses_to_add_a_member_sharing_a_ballot_owner() -> None:
 
 
 def test_an_engine_with_a_fixed_membership_refuses_every_change() -> None:
-    raft = ENGINES["raft"]
+    raft = engine_kind("raft")
     fixed = EngineKind("fixed", raft.build, raft.codec, supports_membership_change=False)
     for adding in (NodeId(5), None):
         with pytest.raises(MembershipUnsupported, match="the fixed engine cannot change"):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 import pytest
 
+from synod.consensus.catalog import ENGINES
 from synod.sim import cli
-from synod.sim.engines import ENGINES, lookup_engine
+from synod.sim.engines import lookup_engine
 from synod.sim.sweep import RunSpec
 
 pytest.importorskip("synod.consensus.raft")
@@ -60,7 +62,9 @@ def test_a_violation_prints_the_seed_and_the_replay_command(capsys, monkeypatch)
         def campaign(self):
             pass
 
-    monkeypatch.setitem(ENGINES, "broken", lambda: NeverElected)
+    monkeypatch.setitem(
+        ENGINES, "broken", replace(ENGINES["raft"], name="broken", engine=NeverElected)
+    )
     argv = ["--engine", "broken", "--nodes", "3", "--seed", "8", "--ticks", "200", "--no-check"]
     assert run(argv) == 1
     out = capsys.readouterr().out
@@ -83,7 +87,9 @@ def test_a_failing_sweep_lists_the_failing_seeds(capsys, monkeypatch):
         def campaign(self):
             pass
 
-    monkeypatch.setitem(ENGINES, "broken", lambda: NeverElected)
+    monkeypatch.setitem(
+        ENGINES, "broken", replace(ENGINES["raft"], name="broken", engine=NeverElected)
+    )
     assert run(["--engine", "broken", "--nodes", "3", "--seeds", "1-2", "--ticks", "100"]) == 1
     out = capsys.readouterr().out
     assert "0 passed, 2 failed" in out

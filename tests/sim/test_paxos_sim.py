@@ -7,12 +7,13 @@ import dataclasses
 
 import pytest
 
+from synod.consensus.catalog import entry_term_is_ballot, supports_membership_change
 from synod.consensus.paxos import PaxosEngine
 from synod.consensus.raft import RaftEngine
 from synod.core.ids import LogIndex, NodeId, Term
 from synod.core.log import Entry, EntryKind
 from synod.sim.config import FaultProfile, SimConfig
-from synod.sim.engines import entry_term_is_ballot, lookup_engine, supports_membership_change
+from synod.sim.engines import lookup_engine
 from synod.sim.invariants import (
     Invariants,
     check_leader_values,

@@ -18,17 +18,17 @@ import sys
 from collections.abc import Sequence
 
 from synod.api.server import ApiServer
+from synod.consensus.catalog import ENGINES as CATALOG
 from synod.core.errors import ConfigError, SynodError
 from synod.server.config import (
     MAX_REQUEST_BYTES_DEFAULT,
     QUOTA_BACKEND_BYTES_DEFAULT,
     NodeConfig,
 )
-from synod.server.engines import ENGINES as SERVER_ENGINES
 from synod.server.node import Node
 from synod.storage.records import WalCorruption
 
-ENGINES = tuple(sorted(SERVER_ENGINES))
+ENGINES = tuple(sorted(CATALOG))
 GC_YOUNG_THRESHOLD = 20_000
 """Allocations between young-generation collections (Python's default is 700)."""
 

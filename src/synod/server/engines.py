@@ -1,8 +1,8 @@
 """The consensus engines a server can run, by name (``synod serve --engine``).
 
-Each entry gives what the runtime needs of an engine beyond the engine contract: how to build
-one, its wire codec (handed to the peer transport), whether it can change its membership, and
-a check of the founding members (Multi-Paxos needs their ids to make distinct ballots).
+The names, classes, codecs and member checks are ``synod.consensus.catalog``'s; an entry here
+adds what the runtime needs on top: the codec in the transport's form and the checks of a
+membership change.
 
 Rules:
 - Every member of a cluster runs the same engine: the transport's handshake names it and a
@@ -19,11 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from synod.consensus.paxos import PaxosEngine
-from synod.consensus.paxos import wire as paxos_wire
-from synod.consensus.paxos.ballot import owners_collide
-from synod.consensus.raft import RaftEngine
-from synod.consensus.raft import wire as raft_wire
+from synod.consensus.catalog import any_members, engine_spec
 from synod.core.config import EngineConfig
 from synod.core.engine import LogStorage, ObservableEngine, Rng
 from synod.core.errors import ConfigError
@@ -48,18 +44,13 @@ class ServerEngine(ObservableEngine, Protocol):
 EngineBuilder = Callable[[NodeId, LogStorage, EngineConfig, Rng, LogIndex | None], ServerEngine]
 
 
-def _any_members(members: Iterable[NodeId]) -> str:
-    del members
-    return ""
-
-
 @dataclass(frozen=True, slots=True)
 class EngineKind:
     name: str
     build: EngineBuilder
     codec: Codec
     supports_membership_change: bool
-    members_problem: Callable[[Iterable[NodeId]], str] = _any_members
+    members_problem: Callable[[Iterable[NodeId]], str] = any_members
     """Why these members cannot run this engine together; "" when they can."""
 
     def check_members(self, members: Iterable[NodeId]) -> None:
@@ -82,39 +73,16 @@ class EngineKind:
                 raise MemberRefused(f"the {self.name} engine refuses it: {problem}")
 
 
-def _raft(
-    node: NodeId, storage: LogStorage, config: EngineConfig, rng: Rng, applied: LogIndex | None
-) -> ServerEngine:
-    return RaftEngine(node, storage, config, rng, applied)
-
-
-def _paxos(
-    node: NodeId, storage: LogStorage, config: EngineConfig, rng: Rng, applied: LogIndex | None
-) -> ServerEngine:
-    return PaxosEngine(node, storage, config, rng, applied)
-
-
-ENGINES: dict[str, EngineKind] = {
-    "raft": EngineKind(
-        "raft",
-        _raft,
-        Codec(raft_wire.encode_message, raft_wire.decode_message),
-        supports_membership_change=True,
-    ),
-    "paxos": EngineKind(
-        "paxos",
-        _paxos,
-        Codec(paxos_wire.encode_message, paxos_wire.decode_message),
-        supports_membership_change=PaxosEngine.SUPPORTS_MEMBERSHIP_CHANGE,
-        members_problem=owners_collide,
-    ),
-}
-"""Engine name -> what the server needs of it. ``synod serve --engine`` offers these names."""
-
-
 def engine_kind(name: str) -> EngineKind:
-    kind = ENGINES.get(name)
-    if kind is None:
-        known = ", ".join(sorted(ENGINES))
-        raise ConfigError(f"--engine: unknown engine {name!r} (known: {known})")
-    return kind
+    """What the server needs of the engine called ``name``; ConfigError for an unknown one."""
+    try:
+        spec = engine_spec(name)
+    except ConfigError as error:
+        raise ConfigError(f"--engine: {error}") from None
+    return EngineKind(
+        spec.name,
+        spec.engine,
+        Codec(spec.encode, spec.decode),
+        supports_membership_change=spec.supports_membership_change,
+        members_problem=spec.members_problem,
+    )

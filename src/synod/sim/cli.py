@@ -10,8 +10,9 @@ import argparse
 import sys
 import time
 
+from synod.consensus.catalog import ENGINES
 from synod.sim.config import DISK_KINDS, UNITS_PER_TICK
-from synod.sim.engines import ENGINES, lookup_engine
+from synod.sim.engines import lookup_engine
 from synod.sim.result import SimResult
 from synod.sim.sweep import Outcome, RunSpec, specs_for, sweep
 from synod.sim.world import simulate

@@ -25,10 +25,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from synod.consensus.catalog import ENGINES
 from synod.core.ids import NO_INDEX, NO_NODE
 from synod.sim.cli import NODES_MAX, UsageError, parse_seeds
 from synod.sim.config import UNITS_PER_TICK, FaultProfile, SimConfig
-from synod.sim.engines import ENGINES, lookup_engine
+from synod.sim.engines import lookup_engine
 from synod.sim.sweep import RunSpec
 from synod.sim.world import World
 

@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 
+from synod.consensus.catalog import entry_term_is_ballot, supports_membership_change
 from synod.consensus.storage import MemoryStorage
 from synod.core.engine import Message, Ready, Role
 from synod.core.ids import NO_NODE, LogIndex, NodeId
@@ -23,13 +24,7 @@ from synod.replica import Done, Effect, MembershipApplied, Redirected, Refused, 
 from synod.replica.leases import LeaseClock
 from synod.sim.clients import ClientDriver
 from synod.sim.config import UNITS_PER_TICK, FaultProfile, SimConfig
-from synod.sim.engines import (
-    EngineFactory,
-    SimEngine,
-    entry_term_is_ballot,
-    lookup_engine,
-    supports_membership_change,
-)
+from synod.sim.engines import EngineFactory, SimEngine, lookup_engine
 from synod.sim.invariants import (
     Invariants,
     check_committed_durable,
