@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = section(cases, results, Run(command, args.procs, load_start, os.getloadavg()[0]))
     print(text)
     if args.write is not None:
-        heading = "Synod against etcd" if len(args.engines) == 1 else "On real processes"
+        heading = "Synod against etcd" if len(args.engines) == 1 else "Synod's engines against etcd"
         rewrite(args.write, text, heading)
         print(f"updated {args.write}", file=sys.stderr)
     return 0
