@@ -21,7 +21,7 @@ help:
 	@echo "make check  format, lint, types and import contracts"
 	@echo "make soak   long seed sweeps (3, 5 and 7 nodes) and long chaos runs on both engines"
 	@echo "make chaos  real 5-member clusters under kill, pause, partition, member faults; checked"
-	@echo "make bench  simulator, checker, keyspace benchmarks, and Synod against etcd"
+	@echo "make bench  simulator, checker, keyspace benchmarks, Synod against etcd, Raft against Paxos"
 	@echo "make proto  regenerate src/synod/api/gen from the .proto files (every target does)"
 
 setup: $(STAMP) $(GEN_STAMP)
@@ -112,6 +112,7 @@ bench: setup
 	$(BIN)/python -m synod.cli.bench
 	$(BIN)/python -m synod.storage.bench
 	$(BIN)/python -m synod.cli.cluster_bench --write docs/benchmarks.md
+	$(BIN)/python -m synod.cli.cluster_bench --engines raft,paxos --scale 0.5 --write docs/raft-vs-paxos.md
 
 clean:
 	rm -rf $(VENV) $(GEN_DIR) build dist .mypy_cache .pytest_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -106,20 +107,85 @@ def test_benchmark_section_replaces_only_the_marked_part(tmp_path: Path) -> None
     assert text.count(cluster_bench.MARKER_BEGIN) == 1
 
 
+def measured(ops_per_s: float, cpu_us: float) -> cluster_bench.Measured:
+    latency = {"p50": 1.0, "p90": 1.5, "p99": 2.0, "max": 3.0}
+    report = etcd_bench.Report("put", 100, 0, 1.0, ops_per_s, latency, ())
+    return cluster_bench.Measured(report, cpu_us)
+
+
+def table_rows(rows: list[str]) -> list[dict[str, str]]:
+    """A Markdown table's body rows as header -> cell."""
+    header = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    body = [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[2:]]
+    return [dict(zip(header, cells, strict=True)) for cells in body]
+
+
 def test_benchmark_table_gives_each_systems_cpu_per_request() -> None:
     case = cluster_bench.Workload("put, 1 client", "put", 1, 1, 100)
-
-    def measured(ops_per_s: float, cpu_us: float) -> cluster_bench.Measured:
-        latency = {"p50": 1.0, "p90": 1.5, "p99": 2.0, "max": 3.0}
-        report = etcd_bench.Report("put", 100, 0, 1.0, ops_per_s, latency, ())
-        return cluster_bench.Measured(report, cpu_us)
-
     rows = cluster_bench.table(
-        [case], {"etcd": [measured(1000.0, 210.4)], "synod": [measured(500.0, 480.6)]}
+        [case], {"etcd": [measured(1000.0, 210.4)], "raft": [measured(500.0, 480.6)]}
     )
-    header = [cell.strip() for cell in rows[0].strip("|").split("|")]
-    cells = [cell.strip() for cell in rows[2].strip("|").split("|")]
-    assert len(cells) == len(header)
-    row = dict(zip(header, cells, strict=True))
+    (row,) = table_rows(rows)
+    assert row["workload"] == "put, 1 client"
     assert (row["etcd CPU µs/op"], row["Synod CPU µs/op"]) == ("210", "481")
     assert row["Synod / etcd"] == "0.50"
+
+
+def test_engines_option_parses_known_names_in_order_once() -> None:
+    assert cluster_bench.parse_engines("raft") == ("raft",)
+    assert cluster_bench.parse_engines(" paxos, raft,paxos ") == ("paxos", "raft")
+    for text in ("", "raft,zab", ","):
+        with pytest.raises(argparse.ArgumentTypeError, match="engines must be some of"):
+            cluster_bench.parse_engines(text)
+    with pytest.raises(SystemExit):
+        cluster_bench.main(["--engines", "zab"])
+
+
+def test_benchmark_table_has_a_row_group_per_engine_against_etcd() -> None:
+    cases = [
+        cluster_bench.Workload("put, 1 client", "put", 1, 1, 100),
+        cluster_bench.Workload("put, 64 clients", "put", 64, 8, 100),
+    ]
+    results = {
+        "etcd": [measured(1000.0, 100.0), measured(4000.0, 50.0)],
+        "raft": [measured(500.0, 300.0), measured(2000.0, 200.0)],
+        "paxos": [measured(250.0, 600.0), measured(3000.0, 100.0)],
+    }
+    rows = table_rows(cluster_bench.table(cases, results))
+    assert [row["workload"] for row in rows] == [
+        "Raft: put, 1 client",
+        "Raft: put, 64 clients",
+        "Paxos: put, 1 client",
+        "Paxos: put, 64 clients",
+    ]
+    assert [row["Synod / etcd"] for row in rows] == ["0.50", "0.50", "0.25", "0.75"]
+    assert [row["Synod CPU µs/op"] for row in rows] == ["300", "200", "600", "100"]
+    assert {row["etcd ops/s"] for row in rows[::2]} == {"1,000"}
+    pairs = table_rows(cluster_bench.engines_table(cases, results))
+    assert [(row["Paxos / Raft ops/s"], row["Paxos / Raft CPU µs/op"]) for row in pairs] == [
+        ("0.50", "2.00"),
+        ("1.50", "0.50"),
+    ]
+
+
+def test_engines_section_replaces_its_marked_part_of_the_comparison_page(tmp_path: Path) -> None:
+    case = cluster_bench.Workload("put, 1 client", "put", 1, 1, 100)
+    run = cluster_bench.Run("python -m synod.cli.cluster_bench --engines raft,paxos", 1, 0.5, 1.5)
+    doc = tmp_path / "raft-vs-paxos.md"
+    doc.write_text("# Raft and Multi-Paxos\n\n## In the simulator\n\nkept\n")
+    for paxos_ops_per_s in (111.0, 222.0):
+        results = {
+            "etcd": [measured(1000.0, 100.0)],
+            "raft": [measured(500.0, 300.0)],
+            "paxos": [measured(paxos_ops_per_s, 400.0)],
+        }
+        cluster_bench.rewrite(doc, cluster_bench.section([case], results, run), "On real processes")
+    text = doc.read_text()
+    assert text.startswith("# Raft and Multi-Paxos\n\n## In the simulator\n\nkept\n")
+    assert text.count("## On real processes") == 1
+    assert text.count(cluster_bench.MARKER_BEGIN) == text.count(cluster_bench.MARKER_END) == 1
+    assert "| Paxos: put, 1 client |" in text
+    assert "| 222 |" in text
+    assert "| 111 |" not in text
+    assert "load average 0.5 when it started and 1.5 when it ended" in text
+    assert "`python -m synod.cli.cluster_bench --engines raft,paxos`" in text
