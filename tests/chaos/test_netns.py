@@ -116,6 +116,8 @@ def test_creates_a_namespace_per_member_and_removes_everything() -> None:
         veths = [f"sc{fabric.owner_pid}v0", f"sc{fabric.owner_pid}v1"]
         made = [fabric.namespace("a"), fabric.namespace("b"), fabric.bridge, *veths]
         assert sorted(fabric.leftovers()) == sorted(made)
+        assert unusable_reason() == ""
+        assert sorted(fabric.leftovers()) == sorted(made), "a probe meanwhile touches none"
         inside = run_ip(["ip", "-4", "-o", "addr", "show"], fabric.namespace("b"))
         assert f"{fabric.address('b')}/24" in inside
         assert fabric.address("a").startswith("10.77.")

@@ -47,7 +47,7 @@ FAST_CLASS = ("htb", "rate", "10gbit")
 FILTER = ("protocol", "ip", "prio", "1", "u32", "match", "ip", "dst")
 
 _NAMESPACE = re.compile(rf"^{NAMESPACE_PREFIX}(\d+)-\S+")
-_LINK = re.compile(rf"^{LINK_PREFIX}(\d+)(br|v\d+)$")
+_LINK = re.compile(rf"^{LINK_PREFIX}(\d+)(br|v\d+|probe)$")
 
 
 class NetnsError(Exception):
@@ -133,8 +133,9 @@ def unusable_reason(*, need_delay: bool = False) -> str:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         return f"{', '.join(missing)} not found (make setup installs iproute2 and iptables)"
+    # Names of their own: a fabric of this process may exist meanwhile.
     probe = f"{NAMESPACE_PREFIX}{os.getpid()}-probe"
-    outside, inside = f"{LINK_PREFIX}{os.getpid()}v0", f"{LINK_PREFIX}{os.getpid()}p0"
+    outside, inside = f"{LINK_PREFIX}{os.getpid()}probe", f"{LINK_PREFIX}{os.getpid()}in"
     try:
         run_ip(["ip", "netns", "add", probe])
         run_ip(["ip", "link", "add", outside, "type", "veth", "peer", "name", inside])
