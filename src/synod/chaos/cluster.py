@@ -142,7 +142,10 @@ class ChaosCluster(LocalCluster):
         if self.proxies is not None:
             await self.proxies.start()
         if self.netns is not None:
-            await asyncio.to_thread(self.netns.create)
+            try:
+                await asyncio.to_thread(self.netns.create)
+            except NetnsError as error:
+                raise ClusterError(f"could not build the members' namespaces: {error}") from error
             for member in self.members:
                 member.host = self.netns.address(member.name)
 
