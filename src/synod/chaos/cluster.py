@@ -21,7 +21,6 @@ Rules:
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import shutil
@@ -143,7 +142,8 @@ class ChaosCluster(LocalCluster):
             await self.proxies.start()
         if self.netns is not None:
             try:
-                await asyncio.to_thread(self.netns.create)
+                # In this thread: a Ctrl-C meanwhile lands in create, which undoes itself.
+                self.netns.create()
             except NetnsError as error:
                 raise ClusterError(f"could not build the members' namespaces: {error}") from error
             for member in self.members:
