@@ -26,11 +26,14 @@ help:
 
 setup: $(STAMP) $(GEN_STAMP)
 
-# etcd 3.4 server and etcdctl (Debian's packages), the reference the API is tested against.
+# etcd 3.4 server and etcdctl (Debian's packages), the reference the API is tested against;
+# iproute2 and iptables (ip, tc, iptables), which `synod chaos --net netns` needs as root.
 # Order-only below: installing them never forces the venv to be rebuilt.
 etcd:
-	@if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then \
-		apt-get update && apt-get install -y etcd-server etcd-client; \
+	@if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null \
+		|| ! command -v ip >/dev/null || ! command -v tc >/dev/null \
+		|| ! command -v iptables >/dev/null; then \
+		apt-get update && apt-get install -y etcd-server etcd-client iproute2 iptables; \
 	fi
 
 $(STAMP): pyproject.toml | etcd

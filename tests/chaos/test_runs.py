@@ -1,6 +1,10 @@
 """``synod chaos`` end to end on real processes: Synod and etcd under faults, a planted bug the
 runner must catch, attaching to running endpoints, and Ctrl-C leaving no process behind.
 
+As root (with ip, iptables and tc) the default ``--net auto`` puts the members in network
+namespaces: the register, etcd and interrupted runs then go over them; the bank run always
+goes through the loopback proxy, and the planted bug must be caught over both.
+
 Each run is short (seconds of faults), so together they stay within a few minutes; the long
 runs are ``make chaos`` and ``make soak``.
 """
@@ -16,11 +20,16 @@ from pathlib import Path
 
 import pytest
 
+from synod.chaos.netns import link_names, namespaces, unusable_reason
 from synod.check import cli as check_cli
 from tests.cluster import etcd_command, running
 
 RUN_SECONDS_MAX = 150.0
 BROKEN_SERVE = Path(__file__).with_name("broken_serve.py")
+
+NETNS_UNUSABLE = unusable_reason()
+AUTO_NET = "proxy" if NETNS_UNUSABLE else "netns"
+"""What ``--net auto`` picks on this machine."""
 
 needs_etcd = pytest.mark.skipif(
     etcd_command() is None, reason="etcd is not installed (make setup installs etcd-server)"
@@ -60,6 +69,7 @@ def test_synod_register_under_every_fault(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: VALID" in done.stdout
+    assert f"network: {AUTO_NET} (" in done.stdout
     assert "[valid] linearizable registers" in done.stdout
     assert "faults: 0" not in done.stdout, "the nemesis injected something"
     assert (out / "report.html").read_text().startswith("<!doctype html>")
@@ -72,20 +82,37 @@ def test_synod_register_under_every_fault(tmp_path: Path) -> None:
 def test_synod_bank_under_kills_and_partitions(tmp_path: Path) -> None:
     out = tmp_path / "bank"
     done = chaos(
-        out, "--nodes=3", "--time=12", "--seed=3", "--workload=bank", "--nemesis=kill,partition"
+        out,
+        "--nodes=3",
+        "--time=12",
+        "--seed=3",
+        "--workload=bank",
+        "--nemesis=kill,partition",
+        "--net=proxy",
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "network: proxy (asked for with --net proxy)" in done.stdout
     assert "[valid] bank totals" in done.stdout
     assert " 0 reads broke conservation" in done.stdout
 
 
-def test_planted_stale_reads_are_caught_under_partitions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("net", ["proxy", "netns"])
+def test_planted_stale_reads_are_caught_under_partitions(tmp_path: Path, net: str) -> None:
+    if net == "netns" and NETNS_UNUSABLE:
+        pytest.skip(f"network namespaces: {NETNS_UNUSABLE}")
     out = tmp_path / "broken"
     server = f"{sys.executable} {BROKEN_SERVE}"
     done = chaos(
-        out, "--nodes=3", "--time=15", "--seed=2", "--nemesis=partition", f"--server-cmd={server}"
+        out,
+        "--nodes=3",
+        "--time=10",
+        "--seed=2",
+        "--nemesis=partition",
+        f"--server-cmd={server}",
+        f"--net={net}",
     )
     assert done.returncode == 1, done.stdout + done.stderr
+    assert f"network: {net} (" in done.stdout
     assert "verdict: INVALID" in done.stdout
     assert "[invalid] linearizable registers" in done.stdout
     assert "NOT linearizable" in done.stdout
@@ -108,6 +135,7 @@ def test_the_same_runner_completes_against_etcd(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 etcd nodes" in done.stdout
+    assert f"network: {AUTO_NET} (" in done.stdout
     assert "verdict: VALID" in done.stdout
     assert "[valid] watch guarantees" in done.stdout
     assert leftovers(str(out)) == []
@@ -168,3 +196,6 @@ def test_interrupted_run_leaves_no_process(tmp_path: Path, signum: int) -> None:
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr
     assert leftovers(str(out)) == []
+    if AUTO_NET == "netns":
+        assert [n for n in namespaces() if n.startswith(f"synod-c{process.pid}-")] == []
+        assert [n for n in link_names() if n.startswith(f"sc{process.pid}")] == []

@@ -1,7 +1,8 @@
 """``synod.chaos``: faults on real processes, sockets and disks, with the history checked.
 
-A Jepsen-style runner: it starts a cluster of real members (Synod or etcd) on 127.0.0.1, each
-behind a fault proxy for its peer traffic (``proxy``, ``cluster``), or attaches to any etcd v3
+A Jepsen-style runner: it starts a cluster of real members (Synod or etcd), each in a network
+namespace of its own as root (``netns``) or on 127.0.0.1 behind a fault proxy for its peer
+traffic (``proxy``), whichever ``fabric`` chooses (``cluster``), or attaches to any etcd v3
 endpoints; runs concurrent clients through the etcd API (``client``, ``workloads``) while the
 nemesis kills, pauses, partitions and re-adds members (``nemesis``); records everything as a
 Jepsen EDN history (``history``); heals, checks (``checks``: the WGL checker of

@@ -1,17 +1,22 @@
-"""The cluster under test: real member processes on 127.0.0.1, each behind a fault proxy.
+"""The cluster under test: real member processes joined by a fault-injecting network.
 
-``ChaosCluster`` extends ``synod.cli.localcluster.LocalCluster``: a member listens for peers on
-its own port but advertises (in ``--initial-advertise-peer-urls`` and every member's
-``--initial-cluster``) the port of its ``PeerProxy``, so the runner's ``LinkRules`` decide what
-crosses between members. It knows which members are meant to be down (killed, paused, removed)
-so that any other exit is a crash.
+``ChaosCluster`` extends ``synod.cli.localcluster.LocalCluster`` with one of two fabrics
+(``synod.chaos.fabric``): with ``net="proxy"`` a member listens on 127.0.0.1 but advertises
+(in ``--initial-advertise-peer-urls`` and every member's ``--initial-cluster``) the port of
+its ``PeerProxy``; with ``net="netns"`` each member runs inside its own network namespace
+(``ip netns exec``, which execs the member, so signals reach it) and listens and advertises
+on its own address there. Either way the nemesis cuts, slows and heals links through
+``cut``, ``slow`` and ``heal_network``. It knows which members are meant to be down
+(killed, paused, removed) so that any other exit is a crash.
 
 Rules:
 - ``server_command`` replaces the program (a testing hook: a variant with a planted bug);
   ``engine`` is passed to Synod members as ``--engine``;
-- a member re-added after removal gets a fresh data directory and a fresh proxy port (so a
-  fresh member id, as etcd gives every added member) and starts with ``existing``;
-- ``close`` resumes paused members, stops every process and every proxy, also after an error.
+- a member re-added after removal gets a fresh data directory and a fresh peer URL (a new
+  proxy, or a new peer port in its namespace: so a fresh member id, as etcd gives every added
+  member) and starts with ``existing``;
+- ``aclose`` resumes paused members, stops every process, then every proxy or namespace,
+  also after an error; an exit handler does the same should the event loop die first.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synod.chaos.client import EtcdClient
-from synod.chaos.proxy import LinkRules, PeerProxy
+from synod.chaos.fabric import Fabric, ProxyFabric
+from synod.chaos.netns import NetnsError, NetnsFabric
 from synod.cli.localcluster import (
     STOP_SECONDS_MAX,
     ClusterError,
@@ -44,7 +50,6 @@ __all__ = ["ChaosCluster", "ClusterError", "MemberState"]
 class MemberState:
     """The runner's view of one member."""
 
-    proxy: PeerProxy
     member_id: int = 0
     paused: bool = False
     killed: bool = False
@@ -66,6 +71,7 @@ class ChaosCluster(LocalCluster):
         engine: str = "raft",
         server_command: Sequence[str] = (),
         extra_flags: Sequence[str] = (),
+        net: str = "proxy",
     ) -> None:
         names = [f"n{number}" for number in range(1, size + 1)]
         flags = [*extra_flags]
@@ -73,11 +79,16 @@ class ChaosCluster(LocalCluster):
             flags.append(f"--engine={engine}")
         super().__init__(program, size, base_dir, flags, names=names)
         self.server_command = list(server_command)
-        self.rules = LinkRules()
-        self.state: dict[str, MemberState] = {
-            member.name: MemberState(PeerProxy(self.rules, free_port(), member.peer_port))
-            for member in self.members
-        }
+        self.state: dict[str, MemberState] = {m.name: MemberState() for m in self.members}
+        self.proxies: ProxyFabric | None = None
+        self.netns: NetnsFabric | None = None
+        self.fabric: Fabric
+        if net == "netns":
+            self.netns = self.fabric = NetnsFabric([m.name for m in self.members])
+        elif net == "proxy":
+            self.proxies = self.fabric = ProxyFabric({m.name: m.peer_port for m in self.members})
+        else:
+            raise ValueError(f"net must be netns or proxy, not {net!r}")
         self.clients: dict[str, EtcdClient] = {}
         # A last resort should the event loop die before ``aclose``: no member outlives us.
         atexit.register(self._kill_all)
@@ -88,9 +99,14 @@ class ChaosCluster(LocalCluster):
                 with contextlib.suppress(OSError):
                     member.process.send_signal(signal.SIGCONT)
                     member.process.kill()
+        if self.netns is not None:
+            with contextlib.suppress(NetnsError):
+                self.netns.destroy()
 
-    def proxy_url(self, member: Member) -> str:
-        return f"http://127.0.0.1:{self.state[member.name].proxy.port}"
+    def advertised_url(self, member: Member) -> str:
+        if self.proxies is not None:
+            return self.proxies.advertised_url(member.name)
+        return member.peer_url
 
     def command(self, member: Member, state: str = "new") -> list[str]:
         if self.server_command:
@@ -103,24 +119,44 @@ class ChaosCluster(LocalCluster):
                 raise ClusterError("etcd is not installed (make setup installs etcd-server)")
             program = found
         current = [m for m in self.members if not self.state[m.name].removed or m is member]
-        initial = ",".join(f"{m.name}={self.proxy_url(m)}" for m in current)
+        initial = ",".join(f"{m.name}={self.advertised_url(m)}" for m in current)
+        inside = self.netns.exec_prefix(member.name) if self.netns is not None else []
         return [
+            *inside,
             *program,
             f"--name={member.name}",
             f"--data-dir={member.data_dir}",
             f"--listen-client-urls={member.client_url}",
             f"--advertise-client-urls={member.client_url}",
             f"--listen-peer-urls={member.peer_url}",
-            f"--initial-advertise-peer-urls={self.proxy_url(member)}",
+            f"--initial-advertise-peer-urls={self.advertised_url(member)}",
             f"--initial-cluster={initial}",
             f"--initial-cluster-token={self.token}",
             f"--initial-cluster-state={state}",
             *self.extra_flags,
         ]
 
-    async def start_proxies(self) -> None:
-        for state in self.state.values():
-            await state.proxy.start()
+    async def start_network(self) -> None:
+        """The proxies, or the namespaces (each member then listens on its own address)."""
+        if self.proxies is not None:
+            await self.proxies.start()
+        if self.netns is not None:
+            try:
+                # In this thread: a Ctrl-C meanwhile lands in create, which undoes itself.
+                self.netns.create()
+            except NetnsError as error:
+                raise ClusterError(f"could not build the members' namespaces: {error}") from error
+            for member in self.members:
+                member.host = self.netns.address(member.name)
+
+    def cut(self, source: Member, destination: Member) -> None:
+        self.fabric.cut(source.name, destination.name)
+
+    def slow(self, source: Member, destination: Member, delay_s: float) -> None:
+        self.fabric.slow(source.name, destination.name, delay_s)
+
+    def heal_network(self) -> None:
+        self.fabric.heal()
 
     def client(self, member: Member) -> EtcdClient:
         if member.name not in self.clients:
@@ -155,13 +191,9 @@ class ChaosCluster(LocalCluster):
                 self.set_id(member, member_id)
 
     def set_id(self, member: Member, member_id: int) -> None:
-        state = self.state[member.name]
-        state.member_id = member_id
-        state.proxy.destination = member_id
-
-    def enforce(self) -> None:
-        for state in self.state.values():
-            state.proxy.enforce()
+        self.state[member.name].member_id = member_id
+        if self.proxies is not None:
+            self.proxies.set_id(member.name, member_id)
 
     def kill_member(self, member: Member) -> None:
         state = self.state[member.name]
@@ -202,15 +234,13 @@ class ChaosCluster(LocalCluster):
         return True
 
     async def prepare_rejoin(self, member: Member) -> str:
-        """A fresh data directory and proxy for a removed member; its new peer URL."""
-        state = self.state[member.name]
+        """A fresh data directory and peer URL for a removed member; the URL."""
         shutil.rmtree(member.data_dir, ignore_errors=True)
-        await state.proxy.close()
-        proxy = PeerProxy(self.rules, free_port(), member.peer_port)
-        await proxy.start()
-        state.proxy = proxy
-        state.member_id = 0
-        return self.proxy_url(member)
+        self.state[member.name].member_id = 0
+        if self.proxies is not None:
+            return await self.proxies.renew(member.name)
+        member.peer_port = free_port()  # any port is free inside the member's namespace
+        return member.peer_url
 
     def crashed(self) -> list[tuple[Member, int]]:
         """Members that exited although nobody meant them to; each reported once."""
@@ -228,14 +258,19 @@ class ChaosCluster(LocalCluster):
         return found
 
     async def aclose(self) -> None:
-        atexit.unregister(self._kill_all)
-        for member in self.members:
-            if self.state[member.name].paused:
-                self.resume(member)
-        self.stop_all(STOP_SECONDS_MAX)
-        for client in self.clients.values():
-            with contextlib.suppress(Exception):
-                await client.close()
-        for state in self.state.values():
-            with contextlib.suppress(Exception):
-                await state.proxy.close()
+        try:
+            for member in self.members:
+                if self.state[member.name].paused:
+                    self.resume(member)
+            self.stop_all(STOP_SECONDS_MAX)
+            for client in self.clients.values():
+                with contextlib.suppress(Exception):
+                    await client.close()
+            if self.proxies is not None:
+                with contextlib.suppress(Exception):
+                    await self.proxies.close()
+        finally:
+            # Also after an error above: destroy kills whatever still runs inside first.
+            if self.netns is not None:
+                self.netns.destroy()
+            atexit.unregister(self._kill_all)

@@ -2,8 +2,10 @@
 
 - ``kill``: kill -9 one random member, the leader, or a majority; restart them after the hold.
 - ``pause``: SIGSTOP one random member, the leader, or a majority; SIGCONT after the hold.
-- ``partition``: cut the links between two sides (the proxies close the connections and refuse
-  new ones): one random member alone, the leader alone, or a random minority from the majority.
+- ``partition``: cut the links between two sides (through the cluster's network fabric: the
+  proxies close the connections and refuse new ones, or iptables drops the packets between
+  namespaces): one random member alone, the leader alone, or a random minority from the
+  majority.
 - ``member``: remove a random member through the Cluster API (its process exits, as a removed
   etcd member does), wait for the hold, then add it back under a fresh peer URL and start it
   with a fresh data directory and ``--initial-cluster-state existing``.
@@ -147,7 +149,7 @@ class Nemesis:
                 for member in targets:
                     self.cluster.resume(member)
             else:
-                self.cluster.rules.heal()
+                self.cluster.heal_network()
             self._close(window)
 
     def _targets(self, kind: str) -> tuple[list[Member], str]:
@@ -167,23 +169,18 @@ class Nemesis:
         return [self.rng.choice(members)], "one" if mode != "leader" else "leader (unknown)"
 
     def _slow(self, side: list[Member], delay_s: float) -> None:
-        inside = {self.cluster.state[m.name].member_id for m in side}
         for member in self.cluster.members:
-            other = self.cluster.state[member.name].member_id
-            for one in inside:
-                if other != one:
-                    self.cluster.rules.delay_s[(one, other)] = delay_s
-                    self.cluster.rules.delay_s[(other, one)] = delay_s
+            for one in side:
+                if member is not one:
+                    self.cluster.slow(one, member, delay_s)
+                    self.cluster.slow(member, one, delay_s)
 
     def _cut(self, side: list[Member]) -> None:
-        inside = {self.cluster.state[m.name].member_id for m in side}
-        outside = {
-            self.cluster.state[m.name].member_id for m in self.cluster.members if m not in side
-        }
-        for a in inside:
-            for b in outside:
-                self.cluster.rules.cut.update({(a, b), (b, a)})
-        self.cluster.enforce()
+        for one in side:
+            for other in self.cluster.members:
+                if other not in side:
+                    self.cluster.cut(one, other)
+                    self.cluster.cut(other, one)
 
     async def member_change(self, hold: float) -> None:
         members = self.cluster.in_cluster()
@@ -211,7 +208,7 @@ class Nemesis:
     async def _remove(self, member_id: int, others: list[Member]) -> str:
         """Remove ``member_id`` through any other member, retrying while the cluster says it
         is unhealthy (etcd refuses while a member's connection is younger than 5 s); "" once
-        removed, else the last refusal."""
+        removed, else the last refusal (at once for an engine that cannot change members)."""
         refusal = "no member to ask"
         for _ in range(REMOVE_TRIES):
             for other in others:
@@ -221,6 +218,8 @@ class Nemesis:
                     refusal = error.details() or error.code().name
                     if "member not found" in refusal:
                         return ""  # an earlier attempt that timed out went through
+                    if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                        return refusal  # a fixed membership: asking again changes nothing
                     continue
                 return ""
             await asyncio.sleep(REMOVE_RETRY_S)
@@ -290,7 +289,7 @@ class Nemesis:
 
     async def heal_all(self) -> None:
         """Every member back: resumed, restarted, connected, re-added."""
-        self.cluster.rules.heal()
+        self.cluster.heal_network()
         for member in self.cluster.members:
             state = self.cluster.state[member.name]
             if state.paused:

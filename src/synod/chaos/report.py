@@ -99,6 +99,8 @@ def text_report(result: RunResult) -> str:
         f"synod chaos: {target}{engine}, workload {config.workload}, nemesis "
         f"{','.join(config.nemesis) or 'none'}, seed {config.seed}, {config.time_s:g} s",
     ]
+    if result.network[0]:
+        lines.append(f"network: {result.network[0]} ({result.network[1]})")
     if result.interrupted:
         lines.append("verdict: INTERRUPTED (no verdict; everything was stopped)")
     else:

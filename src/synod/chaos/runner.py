@@ -29,6 +29,7 @@ from synod.chaos.checks import (
 )
 from synod.chaos.client import EtcdClient
 from synod.chaos.cluster import ChaosCluster, ClusterError
+from synod.chaos.fabric import NETS, choose
 from synod.chaos.history import History
 from synod.chaos.nemesis import DEFAULT_KINDS, KINDS, Nemesis, Window
 from synod.chaos.watch import WATCH_PREFIX, WatchRun
@@ -71,6 +72,8 @@ class ChaosConfig:
     call_s: float = 2.0
     check_budget_s: float = 60.0
     recover_s: float = 30.0
+    net: str = "auto"
+    """The members' network: ``netns``, ``proxy`` or ``auto`` (``synod.chaos.fabric``)."""
 
     def validate(self) -> None:
         if self.workload not in WORKLOADS:
@@ -88,6 +91,8 @@ class ChaosConfig:
             raise ValueError("--nodes must be between 1 and 7")
         if "member" in self.nemesis and self.nodes < 3:
             raise ValueError("the member nemesis needs at least 3 nodes")
+        if self.net not in NETS:
+            raise ValueError(f"--net must be one of {', '.join(NETS)}")
         if self.time_s <= 0 or self.clients_per_node < 1:
             raise ValueError("--time and --clients must be positive")
 
@@ -102,6 +107,8 @@ class RunResult:
     members: list[str] = field(default_factory=list)
     interrupted: bool = False
     elapsed_s: float = 0.0
+    network: tuple[str, str] = ("", "")
+    """The members' network fabric and why it was chosen; empty when attached to endpoints."""
 
     @property
     def valid(self) -> bool:
@@ -134,8 +141,16 @@ class _Clients:
                 await client.close()
 
 
+def resolve_network(config: ChaosConfig) -> tuple[str, str]:
+    """The fabric ``--net`` means here and why (FabricError if ``netns`` cannot run); none
+    when attached to endpoints."""
+    if config.endpoints:
+        return "", ""
+    return choose(config.net, need_delay="delay" in config.nemesis)
+
+
 async def _start(cluster: ChaosCluster) -> None:
-    await cluster.start_proxies()
+    await cluster.start_network()
     cluster.base_dir.mkdir(parents=True, exist_ok=True)
     for member in cluster.members:
         cluster.start_member(member)
@@ -243,13 +258,16 @@ async def _clear(config: ChaosConfig, clients: _Clients) -> None:
     await client.kv.DeleteRange(rpc_pb2.DeleteRangeRequest(key=start, range_end=end), timeout=5)
 
 
-async def run_chaos(config: ChaosConfig) -> RunResult:
-    """The whole run; the result carries the checks (and ``interrupted`` after Ctrl-C)."""
+async def run_chaos(config: ChaosConfig, network: tuple[str, str] | None = None) -> RunResult:
+    """The whole run; the result carries the checks (and ``interrupted`` after Ctrl-C).
+
+    ``network``: the fabric and why, as ``resolve_network`` gave it (resolved here if None)."""
     config.validate()
     config.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     history = History()
     result = RunResult(config, history)
+    result.network = network or resolve_network(config)
     rng = random.Random(config.seed)
     cluster: ChaosCluster | None = None
     if not config.endpoints:
@@ -259,6 +277,7 @@ async def run_chaos(config: ChaosConfig) -> RunResult:
             config.out / "cluster",
             engine=config.engine,
             server_command=config.server_command,
+            net=result.network[0],
         )
     clients = _Clients(config, cluster)
     nemesis = Nemesis(cluster, history, random.Random(rng.random())) if cluster else None

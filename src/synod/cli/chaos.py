@@ -17,9 +17,17 @@ import time
 from pathlib import Path
 
 from synod.chaos.cluster import ClusterError
+from synod.chaos.fabric import NETS
 from synod.chaos.nemesis import DEFAULT_KINDS, KINDS
 from synod.chaos.report import html_report, text_report
-from synod.chaos.runner import TARGETS, WORKLOADS, ChaosConfig, parse_list, run_chaos
+from synod.chaos.runner import (
+    TARGETS,
+    WORKLOADS,
+    ChaosConfig,
+    parse_list,
+    resolve_network,
+    run_chaos,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +51,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--endpoints",
         default="",
         help="HOST:PORT,... of an existing etcd v3 cluster to attach to (no faults then)",
+    )
+    parser.add_argument(
+        "--net",
+        default="auto",
+        choices=NETS,
+        help="the members' network: netns (root: a namespace per member, iptables cuts, netem "
+        "delays), proxy (a loopback fault proxy per member), or auto (netns when it can run)",
     )
     parser.add_argument("--engine", default="raft", help="Synod's consensus engine (--engine)")
     parser.add_argument("--clients", type=int, default=2, help="client workers per member")
@@ -79,6 +94,7 @@ def config_from(args: argparse.Namespace) -> ChaosConfig:
         server_command=tuple(shlex.split(args.server_cmd)),
         clients_per_node=args.clients,
         check_budget_s=args.check_budget,
+        net=args.net,
     )
 
 
@@ -93,7 +109,10 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"synod chaos: seed {config.seed}, output in {config.out}", file=sys.stderr, flush=True)
     try:
-        result = asyncio.run(run_chaos(config))
+        network = resolve_network(config)
+        if network[0]:
+            print(f"synod chaos: network {network[0]} ({network[1]})", file=sys.stderr, flush=True)
+        result = asyncio.run(run_chaos(config, network))
     except ClusterError as error:
         print(f"synod chaos: {error}", file=sys.stderr)
         return 2
