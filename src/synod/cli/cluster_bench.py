@@ -35,7 +35,7 @@ import grpc
 from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from synod.cli.etcd_bench import Report, Spec, measure
 from synod.cli.localcluster import LocalCluster
-from synod.server.engines import ENGINES
+from synod.consensus.catalog import ENGINES
 
 MARKER_BEGIN = "<!-- cluster-bench:begin (rewritten by python -m synod.cli.cluster_bench) -->"
 MARKER_END = "<!-- cluster-bench:end -->"
