@@ -54,8 +54,20 @@ class Case:
         )
 
 
+STALE_LEADERS = dataclasses.replace(SIM_ENGINE, check_quorum=False)
+"""Leaders that do not step down when cut off: a deposed leader keeps sending Accepts and
+Heartbeats in its old ballot, which is what an acceptor taking lower ballots trips over (with
+check quorum on, the deposed leader falls silent within an election timeout and the bug has
+only a few messages in flight to act on)."""
+
 CASES = [
-    Case("accepts-lower-ballot", range(1, 61), CHURN, ("log matching", *LOST_CHOICE)),
+    Case(
+        "accepts-lower-ballot",
+        range(1, 61),
+        CHURN,
+        ("log matching", *LOST_CHOICE),
+        engine=STALE_LEADERS,
+    ),
     Case("ignores-promised-values", range(1, 61), CHURN, LOST_CHOICE),
     Case("shared-ballot", range(1, 61), CHURN, ("election safety", "log matching", *LOST_CHOICE)),
 ]

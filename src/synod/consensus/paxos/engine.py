@@ -316,10 +316,9 @@ class PaxosEngine(Leader):
         if self._broadcast_pending:
             self._broadcast_pending = False
             for node in sorted(self._progress):
-                sent = len(self._outbox)
                 self._send_accepts(node)
-                if self._chosen_untold and len(self._outbox) == sent:
-                    self._send_heartbeat(node, self._reads.current_round)
+                if self._chosen_untold:
+                    self._tell_chosen(node)
             self._chosen_untold = False
         if self._noop_chosen():
             read_round = self._reads.start_round(self.log.committed)

@@ -102,8 +102,16 @@ class Leader(Proposer):
         self._send_accepts(node)
 
     def _send_heartbeat(self, node: NodeId, read_round: int) -> None:
-        commit = min(self.log.committed, self._progress[node].match)
-        self._send(Heartbeat(self.node_id, node, self.promised, LogIndex(commit), read_round))
+        progress = self._progress[node]
+        commit = LogIndex(min(self.log.committed, progress.match))
+        progress.told = max(progress.told, commit)
+        self._send(Heartbeat(self.node_id, node, self.promised, commit, read_round))
+
+    def _tell_chosen(self, node: NodeId) -> None:
+        """Send ``node`` the chosen index now if it holds chosen values it was not told of."""
+        progress = self._progress[node]
+        if min(self.log.committed, progress.match) > progress.told:
+            self._send_heartbeat(node, self._reads.current_round)
 
     def _send_accepts(self, node: NodeId) -> None:
         progress = self._progress.get(node)
@@ -118,6 +126,7 @@ class Leader(Proposer):
                 self._send_snapshot(node, progress)
                 return
             commit = LogIndex(min(self.log.committed, progress.match))
+            progress.told = max(progress.told, commit)
             prev = LogIndex(progress.next - 1)
             self._send(Accept(self.node_id, node, self.promised, prev, tuple(batch), commit))
             progress.next = LogIndex(batch[-1].index + 1)
@@ -151,12 +160,10 @@ class Leader(Proposer):
             progress.rewind()  # a hole: resend from what it holds
         if self._progress.get(message.source) is not progress:
             return  # a chosen change removed it, or this leader (which then told everyone)
-        sent = len(self._outbox)
         self._send_accepts(message.source)
-        if len(self._outbox) == sent and message.commit < min(self.log.committed, progress.match):
-            # It holds chosen values it does not know are chosen (its acknowledgement came
-            # after the quorum's): tell it now rather than at the next heartbeat tick.
-            self._send_heartbeat(message.source, self._reads.current_round)
+        # It may hold chosen values it does not know are chosen (its acknowledgement came
+        # after the quorum's): tell it now rather than at the next heartbeat tick.
+        self._tell_chosen(message.source)
 
     def _on_heartbeat_ack(self, message: HeartbeatAck) -> None:
         if self._step_down_if_outranked(message.term):

@@ -4,6 +4,9 @@
 ballot, or known chosen there). ``next``: the first slot not yet sent. At most ``window``
 Accept messages are in flight; a heartbeat interval without progress rewinds ``next`` to
 ``match + 1`` (messages may be lost). ``snapshot``: index of a snapshot in flight, or 0.
+``told``: the highest chosen index sent to it, in an Accept or a Heartbeat; a choice is told
+at once only past it (a lost message is made good by the next heartbeat tick, which always
+carries the chosen index).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class Progress:
     and ``next`` rewinds."""
     active: bool = False
     """Heard from since the last quorum check."""
+    told: LogIndex = NO_INDEX
 
     def window(self, inflight_max: int) -> int:
         return 1 if self.probing else inflight_max
