@@ -9,6 +9,7 @@ from synod.consensus.raft.messages import (
     RAFT_MESSAGE_TYPES,
     AppendEntries,
     AppendResponse,
+    CommitNotice,
     Heartbeat,
     HeartbeatResponse,
     InstallSnapshot,
@@ -65,6 +66,7 @@ per_type: tuple[st.SearchStrategy[RaftMessage], ...] = (
     st.builds(TimeoutNow, nodes, nodes, terms),
     st.builds(ReadIndexRequest, nodes, nodes, terms, st.binary(max_size=32)),
     st.builds(ReadIndexResponse, nodes, nodes, terms, st.binary(max_size=32), indexes),
+    st.builds(CommitNotice, nodes, nodes, terms, indexes, terms, indexes, u64),
 )
 messages = st.one_of(*per_type)
 

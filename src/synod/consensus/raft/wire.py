@@ -24,6 +24,7 @@ import msgspec
 from synod.consensus.raft.messages import (
     AppendEntries,
     AppendResponse,
+    CommitNotice,
     Heartbeat,
     HeartbeatResponse,
     InstallSnapshot,
@@ -114,6 +115,13 @@ class _ReadIndexResponse(_Wire, tag=10, frozen=True):
     index: U64
 
 
+class _CommitNotice(_Wire, tag=11, frozen=True):
+    prev_index: U64
+    prev_term: U64
+    commit: U64
+    epoch: U64
+
+
 _AnyWire = (
     _VoteRequest
     | _VoteResponse
@@ -125,6 +133,7 @@ _AnyWire = (
     | _TimeoutNow
     | _ReadIndexRequest
     | _ReadIndexResponse
+    | _CommitNotice
 )
 
 _ENCODER: Final = msgspec.msgpack.Encoder()
@@ -176,6 +185,15 @@ def _to_wire(message: Message) -> _AnyWire:  # noqa: PLR0911 - one arm per messa
                 message.prev_index,
                 message.prev_term,
                 entries,
+                message.commit,
+                message.epoch,
+            )
+        case CommitNotice():
+            return _CommitNotice(
+                *header,
+                message.term,
+                message.prev_index,
+                message.prev_term,
                 message.commit,
                 message.epoch,
             )
@@ -247,6 +265,16 @@ def _from_wire(wire: _AnyWire) -> Message:  # noqa: PLR0911 - one arm per messag
                 LogIndex(wire.prev_index),
                 Term(wire.prev_term),
                 entries,
+                LogIndex(wire.commit),
+                wire.epoch,
+            )
+        case _CommitNotice():
+            return CommitNotice(
+                source,
+                target,
+                term,
+                LogIndex(wire.prev_index),
+                Term(wire.prev_term),
                 LogIndex(wire.commit),
                 wire.epoch,
             )
