@@ -92,6 +92,7 @@ RAFT = WireCase(
         st.builds(raft.TimeoutNow, nodes, nodes, terms),
         st.builds(raft.ReadIndexRequest, nodes, nodes, terms, request_ids),
         st.builds(raft.ReadIndexResponse, nodes, nodes, terms, request_ids, indexes),
+        st.builds(raft.CommitNotice, nodes, nodes, terms, indexes, terms, indexes, u64),
     ),
     timeout_now=raft.TimeoutNow,
     carrying_entries=lambda entries: raft.AppendEntries(

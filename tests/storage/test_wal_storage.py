@@ -176,19 +176,25 @@ def test_crash_after_every_disk_operation_recovers_the_last_synced_state(
     saves = scripted_saves()
     model_disk, model = fresh()
     expected = [content(model)]
-    # The disk operation count at which each save's WAL write became durable.
-    durable_points: list[int] = []
+    # The disk operation count after each save's WAL write, and whether it was synced.
+    traced_points: list[tuple[int, bool]] = []
     wal_save = model.wal.save
 
     def traced(*args: Any, **kwargs: Any) -> None:
         wal_save(*args, **kwargs)
-        durable_points.append(model_disk.operations)
+        traced_points.append((model_disk.operations, not model.wal.unsynced))
 
     monkeypatch.setattr(model.wal, "save", traced)
     for hard_state, batch, snapshot in saves:
         model.save(hard_state, batch, snapshot)
         expected.append(content(model))
-    assert len(durable_points) == len(saves)
+    assert len(traced_points) == len(saves)
+    # A save written without a sync (a commit index alone) is durable with the next sync.
+    assert [synced for _, synced in traced_points].count(False) == 1
+    durable_points = [
+        next(point for point, synced in traced_points[position:] if synced)
+        for position in range(len(traced_points))
+    ]
     for budget in range(model_disk.operations + 1):
         disk = SimDisk(random.Random(budget))
         disk.operations_max = budget

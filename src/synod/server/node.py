@@ -4,10 +4,11 @@ Pieces: the engine and ``Replica`` (sans-IO), the WAL (``WalStorage`` on ``OsDis
 keyspace (``EtcdMachine`` over ``MvccStore`` on ``LmdbBackend``), the peer ``Transport``, a tick
 timer, and the leader's ``LeaseClock``.
 
-The Ready loop (architecture): early messages out; persist (one WAL write and fdatasync); the
-other messages out; apply (committed entries; then one LMDB transaction for all of them);
-answer. The loop runs whenever a tick, a message or a request made work, and hands the event loop
-back between Readies so the network and clients are served.
+The Ready loop (architecture): early messages out; persist (one WAL write and fdatasync, no
+fdatasync when only the commit index moved); the other messages out; apply (committed
+entries; then one LMDB transaction for all of them); answer. The loop runs whenever a tick,
+a message or a request made work, and hands the event loop back between Readies so the
+network and clients are served.
 
 Requests:
 - ``write``: proposed here when leading; otherwise sent to the leader in a ``PeerCall`` whose
@@ -18,6 +19,10 @@ Requests:
   serializable, from this node's keyspace as it is.
 - Leases: only the leader keeps deadlines; keep-alives and remaining TTLs are asked of it.
 - Every wait is bounded by ``request_timeout_ms``; a request that times out may still apply.
+
+Restart: the log's commit index may be behind the keyspace's applied index (a commit index
+alone is saved without a sync); the commit is raised to the applied index, never applying an
+entry twice (``_resume_commit``).
 
 Shutdown (``stop``): no new requests; the Ready in hand is finished (the loop never stops
 between persisting and applying one); waiting requests fail with ``ServerStopped``; the
@@ -197,17 +202,37 @@ class Node(ClusterMembership):
         applied = self.machine.applied_index
         snapshot_index = self.storage.snapshot().meta.index
         resumed = LogIndex(applied) if applied > snapshot_index else None
-        committed = self.storage.initial_state()[0].commit
-        if resumed is not None and resumed > committed:
-            raise LogBehindKeyspace(
-                f"the keyspace has applied entry {applied}, but the write-ahead log (repaired "
-                f"after damage: {self.storage.wal.damage}) is committed only to entry "
-                f"{committed}: the entries between "
-                f"were lost with the damaged log; remove this member and add it back with an "
-                f"empty data directory"
-            )
+        if resumed is not None:
+            self._resume_commit(resumed)
         return self.engine_kind.build(
             self.member_id, self.storage, engine_config, self._rng, resumed
+        )
+
+    def _resume_commit(self, applied: LogIndex) -> None:
+        """Restart rule: commit = max(the log's commit, the keyspace's applied index).
+
+        The log saves a new commit index alone without a sync, so a crash may lose it while
+        the keyspace (which records its applied index) kept what applied past it. Those
+        entries were committed when they applied, and they are in the log (an entry is synced
+        before the keyspace is flushed): the commit is raised to them, and replay starts after
+        them, never applying one twice. A repaired log is the exception: its intact prefix
+        may hold older copies of entries that were overwritten, committed and applied since,
+        so a keyspace past its commit means entries were lost with the damage."""
+        storage = self.storage
+        committed = storage.initial_state()[0].commit
+        if applied <= committed:
+            return
+        repaired = storage.wal.damage is not None or storage.repair_until() != 0
+        if not repaired and applied <= storage.last_index():
+            logger.info("the log's commit index %d is behind the keyspace: %d", committed, applied)
+            storage.raise_commit(applied)
+            return
+        raise LogBehindKeyspace(
+            f"the keyspace has applied entry {applied}, but the write-ahead log (repaired "
+            f"after damage: {storage.wal.damage}) is committed only to entry "
+            f"{committed}: the entries between "
+            f"were lost with the damaged log; remove this member and add it back with an "
+            f"empty data directory"
         )
 
     def _transport_config(self) -> TransportConfig:
@@ -247,6 +272,7 @@ class Node(ClusterMembership):
             if not future.done():
                 future.set_exception(ServerStopped("the server is stopping"))
         await self.transport.close()
+        self.storage.wal.sync()  # a commit index saved without a sync
         self.machine.flush()
         self.backend.sync()
         self.backend.close()
@@ -562,21 +588,22 @@ class Node(ClusterMembership):
         transport = self.transport
         for message in ready.early_messages:
             transport.send(message)
+        syncs = self._syncs(ready)
         overlapped = (
             ready.snapshot is None
             and ready.compaction is None
-            and (bool(ready.entries) or ready.hard_state is not None)  # else nothing to save
+            and syncs  # else nothing to save, or a commit index written without a sync
             and self._persist_ewma_s >= INLINE_PERSIST_S
         )
         early: list[Effect[EtcdResult]] = []
         if overlapped:
             loop = asyncio.get_running_loop()
-            persisted = loop.run_in_executor(self._disk, self._persist, ready)
+            persisted = loop.run_in_executor(self._disk, self._persist, ready, syncs)
             early = replica.apply(ready)
             self._after_apply(ready, early)
             await persisted
         else:
-            self._persist(ready)
+            self._persist(ready, syncs)
         for message in ready.messages:
             transport.send(message)
         effects = replica.finish(ready)
@@ -595,13 +622,20 @@ class Node(ClusterMembership):
             if isinstance(effect, MembershipApplied):
                 self.on_membership_applied(effect.change)
 
-    def _persist(self, ready: Ready) -> None:
+    def _syncs(self, ready: Ready) -> bool:
+        """Whether persisting ``ready`` fdatasyncs the log: not for a commit index alone."""
+        if ready.compaction is not None:
+            return True
+        return self.storage.needs_sync(ready.hard_state, ready.entries, ready.snapshot)
+
+    def _persist(self, ready: Ready, syncs: bool) -> None:
         """The Ready's writes, made durable: on the disk thread when persisting is slow
         enough to be worth overlapping, otherwise here (a thread hand-off costs more than a
-        fast fdatasync, and every hop is on the commit path)."""
+        fast fdatasync, and every hop is on the commit path). A Ready that only moves the
+        commit index is written here without a sync (``synod.storage.wal``)."""
         started_s = time.perf_counter()
         self.replica.persist(ready)
-        if ready.entries or ready.hard_state is not None or ready.snapshot is not None:
+        if syncs:
             took_s = time.perf_counter() - started_s
             self.metrics.wal_fsync_s.observe(took_s)
             self._persist_ewma_s += (took_s - self._persist_ewma_s) / 16

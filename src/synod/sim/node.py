@@ -4,8 +4,10 @@ The storage is the node's disk after fsync: a ``MemoryStorage``, or (``disk="wal
 ``WalStorage`` on the node's ``SimDisk``, reopened through recovery on every restart. A Ready
 taken from the replica is the unsynced write buffer: it reaches the storage only when its fsync
 completes (``persist`` then writes and syncs it through the WAL), so a crash before that loses
-it, exactly like a real page cache. Everything else (engine, replica, state machine,
-the Ready in flight, a paused node's inbox) is the node's life, rebuilt from the storage on
+it, exactly like a real page cache. A Ready that only moves the commit index waits for no fsync
+(as in the runtime): a ``MemoryStorage`` takes it at once, a ``WalStorage`` writes it unsynced to
+the simulated disk, where a crash may lose or tear it. Everything else (engine, replica, state
+machine, the Ready in flight, a paused node's inbox) is the node's life, rebuilt from the storage on
 restart. ``life`` counts restarts so events scheduled in an earlier life are ignored.
 """
 

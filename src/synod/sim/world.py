@@ -2,7 +2,8 @@
 
 Each node processes one Ready at a time. The Ready's ``early_messages`` leave at once; its
 writes sit in the node's unsynced buffer until the simulated fsync completes (a crash before
-that loses them); then ``messages`` are sent, committed entries applied, reads answered and the
+that loses them; a Ready that only moves the commit index waits for no fsync, as in the
+runtime); then ``messages`` are sent, committed entries applied, reads answered and the
 engine advanced. Invariants are checked after every step of every node.
 """
 
@@ -40,6 +41,7 @@ from synod.sim.result import SimResult, SimStats
 from synod.sim.scheduler import Scheduler
 from synod.storage.disk import SimDisk, SimulatedCrash
 from synod.storage.records import WalCorruption
+from synod.storage.wal import needs_sync
 from synod.storage.wal_storage import WalStorage
 
 READY_BURST_MAX = 64
@@ -325,7 +327,7 @@ class World:
             engine = self.engines[node.node_id]
             self.invariants.on_entries(node.node_id, ready.entries, engine.log_term)
         self.send(ready.early_messages)
-        if ready.hard_state or ready.entries or ready.snapshot or ready.compaction:
+        if self._syncs(node, ready):
             self.stats.fsyncs += 1
             faults = self.config.faults
             delay = self.rng.randint(faults.fsync_units_min, faults.fsync_units_max)
@@ -334,6 +336,15 @@ class World:
             return
         self._sync(node, ready)
         self._after_sync(node, ready)
+
+    def _syncs(self, node: SimNode, ready: Ready) -> bool:
+        """Whether the Ready waits for an fsync: as in the runtime, not one that only moves the
+        commit index (``synod.storage.wal.needs_sync``). That one is saved at once: on a WAL
+        node it is written unsynced to the simulated disk, which a crash may lose or tear."""
+        if ready.compaction is not None:
+            return True
+        durable = node.storage.hard_state
+        return needs_sync(durable, ready.hard_state, bool(ready.entries), bool(ready.snapshot))
 
     def _on_fsync(self, node: SimNode, life: int) -> None:
         if node.life != life or not node.up or node.in_flight is None:

@@ -13,6 +13,17 @@ non-atomic). A new segment starts with its header, the hard state and the snapsh
 every older segment may go once compaction covers it; creation and removal fsync the
 directory.
 
+A save whose only change is a higher commit index (same term, same vote, no entries, no
+snapshot marker: ``needs_sync`` is False) is written but not synced, as etcd does: the commit
+index is a fact its peers hold too, and nothing sent after it promises that it is durable. It
+is written at the end of the log without moving the write offset: the next save writes over it
+(adding the latest hard state if it has none) and syncs, so the unsynced bytes are only ever
+one write from the synced end, and a crash leaves a torn tail (row 3 of the recovery table) or
+an older commit index, never a gap before valid records. Rolling to a new segment syncs a
+pending one where it lies first: no segment but the last may end unsynced (rows 5 and 6). The
+restart rule that makes a lost commit index safe for a durable state machine (which may have
+applied past it) belongs to the runtime: commit = max(log commit, applied index).
+
 A write or sync that raises leaves the disk in an unknown state (a retried fdatasync may
 succeed for pages the kernel already dropped), so the ``Wal`` refuses every later write with
 ``WalFailed``; reopening, which reads the disk back through recovery, is the only way on.
@@ -41,6 +52,20 @@ REPAIR_TEMPORARY = "wal-repair.tmp"
 
 SEGMENT_BYTES_MIN = 4096
 """Smaller segments would hold little beyond their own start records."""
+
+
+def needs_sync(
+    previous: HardState, hard_state: HardState | None, has_entries: bool, has_marker: bool
+) -> bool:
+    """Whether a save must be fdatasynced: anything but a commit index alone must be.
+
+    ``previous`` is the last hard state saved (synced or not: its term and vote always were,
+    since a change of either is synced)."""
+    if has_entries or has_marker:
+        return True
+    if hard_state is None:
+        return False
+    return hard_state.term != previous.term or hard_state.vote != previous.vote
 
 
 class WalFailed(SynodError):
@@ -78,6 +103,12 @@ class Wal:
         """What recovery found and this open repaired, if anything (for the node's log)."""
         self.failure: BaseException | None = None
         """Set by a write or sync that raised: the log takes no more writes (``WalFailed``)."""
+        self.pending_bytes = 0
+        """Length of a hard state written without a sync at ``write_offset`` (not counted in
+        it): the next save writes over it and carries the latest hard state, so what is not
+        synced is always one write starting at the synced end, as for any save in flight."""
+        self.syncs = 0
+        """fdatasyncs of segments made by ``save`` (for tests and measurements)."""
 
     @classmethod
     def open(cls, disk: Disk, config: WalConfig | None = None) -> tuple[Wal, LogState]:
@@ -132,7 +163,8 @@ class Wal:
         entries: Sequence[Entry] = (),
         marker: SnapshotMarker | None = None,
     ) -> None:
-        """Make one Ready durable with a single write and a single fdatasync."""
+        """Make one Ready durable with a single write and a single fdatasync (no fdatasync when
+        it only raises the commit index: ``needs_sync``)."""
         records: list[Record] = []
         if marker is not None:
             records.append(marker)
@@ -143,9 +175,15 @@ class Wal:
             return
         self._check_usable()
         low_index = self._check_batch(entries, marker)
+        sync = needs_sync(self.hard_state, hard_state, bool(entries), marker is not None)
+        if sync and hard_state is None and self.pending_bytes:
+            records.append(self.hard_state)  # the pending commit index goes with it
         data = b"".join(encode(record) for record in records)
         try:
-            self._write(data)
+            if sync:
+                self._write(data)
+            else:
+                self._write_pending(data)
         except BaseException as error:
             self.failure = error
             raise
@@ -154,12 +192,47 @@ class Wal:
         segment.low_index = LogIndex(min(segment.low_index, low_index))
 
     def _write(self, data: bytes) -> None:
+        """Append ``data`` (over a pending hard state) and sync it."""
         if self.write_offset + len(data) > self.config.segment_bytes_max and self._has_records():
+            if self.pending_bytes:
+                self._settle_pending()  # no unsynced tail may stay behind a newer segment
             self._create_segment(data)
         else:
             self.disk.write(self._current_name(), self.write_offset, data)
             self.disk.sync(self._current_name())
+            self.syncs += 1
             self.segments[-1].end_offset += len(data)
+        self.pending_bytes = 0
+
+    def _write_pending(self, data: bytes) -> None:
+        """Write a hard state at the end without a sync, leaving it to be overwritten."""
+        if self.write_offset + len(data) > self.config.segment_bytes_max:
+            self._write(data)  # no room left: it opens the next segment like any save
+            return
+        self.disk.write(self._current_name(), self.write_offset, data)
+        self.pending_bytes = len(data)
+
+    def _settle_pending(self) -> None:
+        """Sync the pending hard state where it lies: it becomes an ordinary record."""
+        self.disk.sync(self._current_name())
+        self.syncs += 1
+        self.segments[-1].end_offset += self.pending_bytes
+        self.pending_bytes = 0
+
+    @property
+    def unsynced(self) -> bool:
+        """A hard state saved without a sync waits for the next synced save."""
+        return self.pending_bytes > 0
+
+    def sync(self) -> None:
+        """Make a pending hard state durable now (nothing once a write failed: what reached
+        the disk is unknown)."""
+        if self.pending_bytes and self.failure is None:
+            try:
+                self._settle_pending()
+            except BaseException as error:
+                self.failure = error
+                raise
 
     def _check_usable(self) -> None:
         """After a failed write or sync, what reached the disk is unknown: a retried fdatasync
@@ -227,6 +300,7 @@ class Wal:
         self.disk.write(name, 0, content)
         self.disk.truncate(name, max(self.config.segment_bytes_max, len(content)))
         self.disk.sync(name)
+        self.syncs += 1
         self.disk.sync_directory()
         self.segments.append(SegmentInfo(sequence, first_index, len(content)))
 

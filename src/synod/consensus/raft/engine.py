@@ -25,6 +25,7 @@ from synod.consensus.raft.messages import (
     RAFT_MESSAGE_TYPES,
     AppendEntries,
     AppendResponse,
+    CommitNotice,
     Heartbeat,
     HeartbeatResponse,
     InstallSnapshot,
@@ -50,7 +51,14 @@ from synod.core.log import (
     SnapshotMeta,
 )
 
-LEADER_MESSAGES = (AppendEntries, Heartbeat, InstallSnapshot, TimeoutNow, ReadIndexResponse)
+LEADER_MESSAGES = (
+    AppendEntries,
+    CommitNotice,
+    Heartbeat,
+    InstallSnapshot,
+    TimeoutNow,
+    ReadIndexResponse,
+)
 
 
 class RaftEngine(Leadership):
@@ -334,14 +342,16 @@ class RaftEngine(Leadership):
                 return True
         if isinstance(message, VoteResponse) and message.pre_vote and message.granted:
             return True  # granted pre-votes carry the future term; it is not ours yet
-        from_leader = isinstance(message, AppendEntries | Heartbeat | InstallSnapshot)
+        from_leader = isinstance(
+            message, AppendEntries | CommitNotice | Heartbeat | InstallSnapshot
+        )
         self._become_follower(message.term, message.source if from_leader else NO_NODE)
         return True
 
     def _on_lower_term(self, message: RaftMessage) -> None:
         config = self.config
         if (config.check_quorum or config.pre_vote) and isinstance(
-            message, AppendEntries | Heartbeat
+            message, AppendEntries | CommitNotice | Heartbeat
         ):
             # A stale leader: tell it about the newer term so that it steps down.
             self._send(AppendResponse(self.node_id, message.source, self.term, NO_INDEX))
@@ -441,6 +451,9 @@ class RaftEngine(Leadership):
             case AppendEntries():
                 if self._follow(message.source):
                     self._on_append_entries(message)
+            case CommitNotice():
+                if self._follow(message.source):
+                    self._on_commit_notice(message)
             case Heartbeat():
                 if self._follow(message.source):
                     self._on_heartbeat(message)
@@ -533,6 +546,15 @@ class RaftEngine(Leadership):
             epoch=epoch,
         )
         self._send(reject)
+
+    def _on_commit_notice(self, notice: CommitNotice) -> None:
+        """A new commit index, answered only when refused (then as the AppendEntries it
+        stands for would be)."""
+        log = self.log
+        if notice.prev_index >= log.committed and log.matches(notice.prev_index, notice.prev_term):
+            log.commit_to(min(notice.commit, notice.prev_index))
+            return
+        self._on_append_entries(notice.as_append())
 
     def _on_heartbeat(self, message: Heartbeat) -> None:
         self.log.commit_to(min(message.commit, self.log.last_index()))

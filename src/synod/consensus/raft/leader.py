@@ -5,6 +5,8 @@ the type checker sees it); this module only holds the behaviour a leader has. Ru
 
 - A follower is sent what it misses next, paced by its ``Progress`` (probe, replicate within
   the inflight window, or one snapshot), never more than ``message_bytes_max`` per message.
+  With no entries to send, a follower in the replicate state gets a new commit index in a
+  ``CommitNotice``, which it answers only to refuse (an answer would bring nothing new).
 - The leader's own log counts toward a quorum only once durable (``_on_own_entries_durable``).
 - Only an entry of the current term commits by counting replicas (``_commit_candidate_ok``).
 - A read is answered at the commit index of a heartbeat round that a quorum confirmed, and
@@ -19,6 +21,7 @@ from synod.consensus.raft.membership import MembershipHistory
 from synod.consensus.raft.messages import (
     AppendEntries,
     AppendResponse,
+    CommitNotice,
     Heartbeat,
     HeartbeatResponse,
     InstallSnapshot,
@@ -187,6 +190,13 @@ class Leadership:
             return False
         commit = self.log.committed
         progress.commit_sent = commit
+        if not entries and progress.state is ProgressState.REPLICATE:
+            # Only the commit index to carry: a notice that is answered only if refused.
+            notice = CommitNotice(
+                self.node_id, node, self.term, prev_index, prev_term, commit, progress.epoch
+            )
+            self._send(notice)
+            return True
         self._send(
             AppendEntries(
                 self.node_id,

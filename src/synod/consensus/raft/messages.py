@@ -59,6 +59,41 @@ class AppendEntries:
 
 
 @dataclass(frozen=True, slots=True)
+class CommitNotice:
+    """An AppendEntries without entries that wants no answer unless it is refused: the leader
+    sends it, in place of an empty AppendEntries, to carry a new commit index to a follower it
+    replicates to (whose acknowledgements of ``prev_index`` are on their way or arrived).
+
+    The follower checks ``prev_index``/``prev_term`` exactly as for an AppendEntries; a match
+    raises its commit to ``min(commit, prev_index)`` and is not answered (the answer would tell
+    the leader nothing new); a mismatch is answered with the same rejection."""
+
+    source: NodeId
+    target: NodeId
+    term: Term
+    prev_index: LogIndex
+    prev_term: Term
+    commit: LogIndex
+    epoch: int = 0
+
+    def size_bytes(self) -> int:
+        return HEADER_BYTES
+
+    def as_append(self) -> AppendEntries:
+        """The AppendEntries it stands for."""
+        return AppendEntries(
+            self.source,
+            self.target,
+            self.term,
+            self.prev_index,
+            self.prev_term,
+            (),
+            self.commit,
+            self.epoch,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class AppendResponse:
     """Success: the follower's log matches the leader's up to ``index``.
 
@@ -161,6 +196,7 @@ RaftMessage = (
     VoteRequest
     | VoteResponse
     | AppendEntries
+    | CommitNotice
     | AppendResponse
     | Heartbeat
     | HeartbeatResponse
@@ -181,6 +217,7 @@ RAFT_MESSAGE_TYPES = (
     TimeoutNow,
     ReadIndexRequest,
     ReadIndexResponse,
+    CommitNotice,
 )
 
 
@@ -210,6 +247,9 @@ def _describe_body(message: RaftMessage) -> str:  # noqa: PLR0911 - one arm per 
             entries = ", ".join(describe_entry(entry) for entry in message.entries)
             prev = f"prev={message.prev_term}/{message.prev_index}"
             return f"{prev} commit={message.commit}{_epoch(message.epoch)} [{entries}]"
+        case CommitNotice():
+            prev = f"prev={message.prev_term}/{message.prev_index}"
+            return f"{prev} commit={message.commit}{_epoch(message.epoch)}"
         case AppendResponse():
             if message.reject:
                 hint = f"hint={message.hint_term}/{message.hint_index}"

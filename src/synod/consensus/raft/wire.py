@@ -15,6 +15,7 @@ from synod.consensus import wire as common
 from synod.consensus.raft.messages import (
     AppendEntries,
     AppendResponse,
+    CommitNotice,
     Heartbeat,
     HeartbeatResponse,
     InstallSnapshot,
@@ -86,6 +87,13 @@ class _ReadIndexResponse(WireHeader, tag=10, frozen=True):
     index: U64
 
 
+class _CommitNotice(WireHeader, tag=11, frozen=True):
+    prev_index: U64
+    prev_term: U64
+    commit: U64
+    epoch: U64
+
+
 _AnyWire = (
     _VoteRequest
     | _VoteResponse
@@ -97,6 +105,7 @@ _AnyWire = (
     | _TimeoutNow
     | _ReadIndexRequest
     | _ReadIndexResponse
+    | _CommitNotice
 )
 
 
@@ -121,6 +130,15 @@ def _to_wire(message: Message) -> _AnyWire | None:  # noqa: PLR0911 - one arm pe
                 message.prev_index,
                 message.prev_term,
                 common.entries_to_wire(message.entries),
+                message.commit,
+                message.epoch,
+            )
+        case CommitNotice():
+            return _CommitNotice(
+                *header,
+                message.term,
+                message.prev_index,
+                message.prev_term,
                 message.commit,
                 message.epoch,
             )
@@ -180,6 +198,16 @@ def _from_wire(wire: _AnyWire) -> Message:  # noqa: PLR0911 - one arm per messag
                 LogIndex(wire.prev_index),
                 Term(wire.prev_term),
                 common.entries_from_wire(wire.entries),
+                LogIndex(wire.commit),
+                wire.epoch,
+            )
+        case _CommitNotice():
+            return CommitNotice(
+                source,
+                target,
+                term,
+                LogIndex(wire.prev_index),
+                Term(wire.prev_term),
                 LogIndex(wire.commit),
                 wire.epoch,
             )
