@@ -138,16 +138,24 @@ class Leader(Proposer):
         progress.next = LogIndex(snapshot.meta.index + 1)
         self._send(InstallSnapshot(self.node_id, node, self.promised, snapshot))
 
-    def _on_accepted(self, message: Accepted) -> None:
+    def _answering(self, message: Accepted | HeartbeatAck) -> Progress | None:
+        """The progress of an acceptor answering this leader's ballot (None for any other
+        answer: one from a higher ballot makes this leader step down), updated with what the
+        answer shows: the acceptor is alive and knows its chosen prefix."""
         if self._step_down_if_outranked(message.term):
-            return
+            return None
         if self.role is not Role.LEADER or message.term != self.promised:
-            return
+            return None
         progress = self._progress.get(message.source)
+        if progress is not None:
+            progress.active = True
+            progress.chosen_held(LogIndex(min(message.commit, self.log.committed)))
+        return progress
+
+    def _on_accepted(self, message: Accepted) -> None:
+        progress = self._answering(message)
         if progress is None:
             return
-        progress.active = True
-        progress.chosen_held(LogIndex(min(message.commit, self.log.committed)))
         if message.ok:
             if progress.acknowledged(message.prev, message.last):
                 progress.progressed = True
@@ -166,15 +174,8 @@ class Leader(Proposer):
         self._tell_chosen(message.source)
 
     def _on_heartbeat_ack(self, message: HeartbeatAck) -> None:
-        if self._step_down_if_outranked(message.term):
+        if self._answering(message) is None:
             return
-        if self.role is not Role.LEADER or message.term != self.promised:
-            return
-        progress = self._progress.get(message.source)
-        if progress is None:
-            return
-        progress.active = True
-        progress.chosen_held(LogIndex(min(message.commit, self.log.committed)))
         self._reads.ack(message.source, message.read_round)
         self._release_reads()
 
