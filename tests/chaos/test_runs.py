@@ -105,7 +105,7 @@ def test_planted_stale_reads_are_caught_under_partitions(tmp_path: Path, net: st
     done = chaos(
         out,
         "--nodes=3",
-        "--time=10",
+        "--time=15",
         "--seed=2",
         "--nemesis=partition",
         f"--server-cmd={server}",
