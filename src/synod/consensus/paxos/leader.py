@@ -117,7 +117,7 @@ class Leader(Proposer):
         progress = self._progress.get(node)
         if progress is None or progress.snapshot:
             return
-        while progress.inflight < progress.window(self.config.inflight_messages_max):
+        while progress.can_send(self.config.inflight_messages_max):
             if progress.next > self.log.last_index():
                 return
             try:
@@ -130,7 +130,7 @@ class Leader(Proposer):
             prev = LogIndex(progress.next - 1)
             self._send(Accept(self.node_id, node, self.promised, prev, tuple(batch), commit))
             progress.next = LogIndex(batch[-1].index + 1)
-            progress.inflight += 1
+            progress.sent(batch[-1].index)
 
     def _send_snapshot(self, node: NodeId, progress: Progress) -> None:
         snapshot = self.log.storage.snapshot()

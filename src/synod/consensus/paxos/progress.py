@@ -1,8 +1,10 @@
 """The leader's view of one acceptor in its ballot.
 
 ``match``: every slot up to it holds the leader's value on the acceptor (accepted in this
-ballot, or known chosen there). ``next``: the first slot not yet sent. At most ``window``
-Accept messages are in flight; a heartbeat interval without progress rewinds ``next`` to
+ballot, or known chosen there). ``next``: the first slot not yet sent. At most
+``inflight_messages_max`` Accepts are in flight (one while probing), each remembered by its
+last slot: an acknowledgement frees those it covers, so one that arrives twice, or after a
+later one, frees nothing twice. A heartbeat interval without progress rewinds ``next`` to
 ``match + 1`` (messages may be lost). ``snapshot``: index of a snapshot in flight, or 0.
 ``told``: the highest chosen index sent to it, in an Accept or a Heartbeat; a choice is told
 at once only past it (a lost message is made good by the next heartbeat tick, which always
@@ -11,7 +13,8 @@ carries the chosen index).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 from synod.core.ids import NO_INDEX, LogIndex
 
@@ -20,7 +23,7 @@ from synod.core.ids import NO_INDEX, LogIndex
 class Progress:
     match: LogIndex
     next: LogIndex
-    inflight: int = 0
+    inflight: deque[LogIndex] = field(default_factory=deque)
     snapshot: LogIndex = NO_INDEX
     probing: bool = False
     progressed: bool = False
@@ -30,13 +33,16 @@ class Progress:
     """Heard from since the last quorum check."""
     told: LogIndex = NO_INDEX
 
-    def window(self, inflight_max: int) -> int:
-        return 1 if self.probing else inflight_max
+    def can_send(self, inflight_max: int) -> bool:
+        return len(self.inflight) < (1 if self.probing else inflight_max)
+
+    def sent(self, last: LogIndex) -> None:
+        self.inflight.append(last)
 
     def rewind(self) -> None:
         self.probing = True
         self.next = LogIndex(self.match + 1)
-        self.inflight = 0
+        self.inflight.clear()
         self.snapshot = NO_INDEX
 
     def chosen_held(self, chosen: LogIndex) -> None:
@@ -44,12 +50,13 @@ class Progress:
         if chosen > self.match:
             self.match = chosen
             self.next = LogIndex(max(self.next, chosen + 1))
+        self._free(chosen)
         if self.snapshot and self.match >= self.snapshot:
             self.snapshot = NO_INDEX
 
     def acknowledged(self, prev: LogIndex, last: LogIndex) -> bool:
         """Slots ``prev + 1 .. last`` were accepted; True if ``match`` moved."""
-        self.inflight = max(0, self.inflight - 1)
+        self._free(last)
         if prev <= self.match < last:
             self.probing = False
             self.match = last
@@ -60,3 +67,8 @@ class Progress:
         if self.snapshot and self.match >= self.snapshot:
             self.snapshot = NO_INDEX
         return moved
+
+    def _free(self, held: LogIndex) -> None:
+        """Accepts ending at or below ``held`` need no answer any more: the acceptor holds it."""
+        while self.inflight and self.inflight[0] <= held:
+            self.inflight.popleft()
