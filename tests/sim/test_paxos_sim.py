@@ -99,20 +99,26 @@ def test_by_value_log_matching_ignores_the_previous_term_but_not_the_value() -> 
     assert invariants.violations[0].startswith("log matching")
 
 
-def test_a_new_leader_must_hold_every_chosen_value() -> None:
+def test_a_new_leader_must_hold_every_value_chosen_in_a_lower_ballot() -> None:
     applied = {LogIndex(4): (Term(3), (EntryKind.NORMAL, b"x"))}
+    chosen_in = {LogIndex(4): Term(7)}
     log = {LogIndex(4): _entry(4, 11, b"x")}
     ok = check_leader_values(
-        applied, NodeId(1), Term(11), log_entry=log.get, covered_index=LogIndex(1)
+        applied, chosen_in, NodeId(1), Term(11), log_entry=log.get, covered_index=LogIndex(1)
     )
     assert ok is None
     bad = {LogIndex(4): _entry(4, 11, b"")}
     found = check_leader_values(
-        applied, NodeId(1), Term(11), log_entry=bad.get, covered_index=LogIndex(1)
+        applied, chosen_in, NodeId(1), Term(11), log_entry=bad.get, covered_index=LogIndex(1)
     )
     assert found is not None
     assert found.startswith("leader completeness")
     covered = check_leader_values(
-        applied, NodeId(1), Term(11), log_entry=bad.get, covered_index=LogIndex(4)
+        applied, chosen_in, NodeId(1), Term(11), log_entry=bad.get, covered_index=LogIndex(4)
     )
     assert covered is None
+    # A late leader of a dead ballot: the value was chosen in a higher one (7 > 5).
+    late = check_leader_values(
+        applied, chosen_in, NodeId(1), Term(5), log_entry=bad.get, covered_index=LogIndex(1)
+    )
+    assert late is None

@@ -179,16 +179,20 @@ def check_leader_completeness(
 
 def check_leader_values(
     applied: Mapping[LogIndex, tuple[Term, Digest]],
+    chosen_in: Mapping[LogIndex, Term],
     node: NodeId,
     term: Term,
     *,
     log_entry: Callable[[LogIndex], Entry | None],
     covered_index: LogIndex,
 ) -> str | None:
-    """A new leader (by value) holds every value applied anywhere past its snapshot: the
-    Multi-Paxos form of leader completeness (phase 1 must recover every chosen value)."""
+    """A new leader of ballot ``term`` (by value) holds every value chosen in a lower ballot
+    past its snapshot: the Multi-Paxos form of leader completeness (phase 1 must recover every
+    chosen value). As with terms, a candidate may complete phase 1 of a dead ballot late,
+    after a higher one chose more; its accepts are refused, so those values are not its
+    concern."""
     for index in sorted(applied):
-        if index <= covered_index:
+        if index <= covered_index or chosen_in.get(index, term) >= term:
             continue
         entry = log_entry(index)
         if entry is None or (entry.kind, entry.data) != applied[index][1]:
@@ -286,6 +290,9 @@ class Invariants:
         self.applied: dict[LogIndex, tuple[Term, Digest]] = {}
         self.commits: dict[LogIndex, CommitRecord] = {}
         self.commit_max = LogIndex(0)
+        self.chosen_in: dict[LogIndex, Term] = {}
+        """By value: the lowest ballot any node was in when it applied the slot's value; the
+        leader that chose it applies it first in its own ballot, so this is that ballot."""
         self.hashes: dict[LogIndex, tuple[NodeId, bytes]] = {}
         self.violations: list[str] = []
 
@@ -332,6 +339,8 @@ class Invariants:
             )
             if self.by_value:
                 self.commit_max = max(self.commit_max, entry.index)
+                known = self.chosen_in.get(entry.index, term)
+                self.chosen_in[entry.index] = Term(min(known, term))
             else:
                 self._commit(node, entry.index, entry.term, term)
 
@@ -349,6 +358,7 @@ class Invariants:
                 self.report(
                     check_leader_values(
                         self.applied,
+                        self.chosen_in,
                         node,
                         term,
                         log_entry=log_entry,
