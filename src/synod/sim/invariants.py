@@ -291,8 +291,11 @@ class Invariants:
         self.commits: dict[LogIndex, CommitRecord] = {}
         self.commit_max = LogIndex(0)
         self.chosen_in: dict[LogIndex, Term] = {}
-        """By value: the lowest ballot any node was in when it applied the slot's value; the
-        leader that chose it applies it first in its own ballot, so this is that ballot."""
+        """By value: the lowest ballot any node was in when it applied the slot's value. The
+        leader that chose it normally applies it first, in its own ballot, so this is the
+        ballot it was chosen in; if that leader fails before applying, it is a later one, and
+        leaders of the ballots in between go unchecked for that slot (a missed check, never a
+        false alarm)."""
         self.hashes: dict[LogIndex, tuple[NodeId, bytes]] = {}
         self.violations: list[str] = []
 
