@@ -30,8 +30,6 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-import grpc
-
 from synod.api.context import Context, ServiceBase
 from synod.api.convert import header_to_pb
 from synod.api.errors import (
@@ -46,6 +44,7 @@ from synod.api.errors import (
     Unhealthy,
 )
 from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from synod.api.grpc_server import GrpcServer
 from synod.core.errors import ConfigError
 from synod.core.ids import NodeId
 from synod.core.log import ChangeKind, MembershipChange
@@ -210,5 +209,5 @@ class ClusterService(ServiceBase, rpc_pb2_grpc.ClusterServicer):
         raise AssertionError("unreachable: serving() aborts")
 
 
-def register(server: grpc.aio.Server, service: ClusterService) -> None:
-    rpc_pb2_grpc.add_ClusterServicer_to_server(service, server)
+def register(server: GrpcServer, service: ClusterService) -> None:
+    server.add(rpc_pb2_grpc.add_ClusterServicer_to_server, service)

@@ -10,11 +10,10 @@ Rules:
 
 from __future__ import annotations
 
-import grpc
-
 from synod.api import convert
 from synod.api.context import Context, ServiceBase
 from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from synod.api.grpc_server import GrpcServer
 from synod.kv import mvcc
 
 
@@ -69,5 +68,5 @@ class KvService(ServiceBase, rpc_pb2_grpc.KVServicer):
         raise AssertionError("unreachable: serving() aborts")
 
 
-def register(server: grpc.aio.Server, service: KvService) -> None:
-    rpc_pb2_grpc.add_KVServicer_to_server(service, server)
+def register(server: GrpcServer, service: KvService) -> None:
+    server.add(rpc_pb2_grpc.add_KVServicer_to_server, service)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
-
 from synod.api.context import Context, ServiceBase, abort
 from synod.api.convert.lease import (
     LeaseLeasesResponse,
@@ -30,6 +28,7 @@ from synod.api.convert.lease import (
     lease_time_to_live_response_to_pb,
 )
 from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from synod.api.grpc_server import GrpcServer
 from synod.core.errors import SynodError
 from synod.kv import mvcc
 
@@ -105,5 +104,5 @@ class LeaseService(ServiceBase, rpc_pb2_grpc.LeaseServicer):
         self.expect(result, mvcc.RangeResponse)
 
 
-def register(server: grpc.aio.Server, service: LeaseService) -> None:
-    rpc_pb2_grpc.add_LeaseServicer_to_server(service, server)
+def register(server: GrpcServer, service: LeaseService) -> None:
+    server.add(rpc_pb2_grpc.add_LeaseServicer_to_server, service)

@@ -33,12 +33,11 @@ import tempfile
 import zlib
 from collections.abc import AsyncIterator
 
-import grpc
-
 from synod.api.context import Context, ServiceBase
 from synod.api.convert import header_to_pb
 from synod.api.errors import NotCapable, NotSupportedForLearner
 from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from synod.api.grpc_server import GrpcServer
 from synod.core.ids import NodeId
 from synod.kv import mvcc
 from synod.storage.kvdb import DATA_FILE_NAME
@@ -172,5 +171,5 @@ def kv_hash_u32(digest: bytes) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def register(server: grpc.aio.Server, service: MaintenanceService) -> None:
-    rpc_pb2_grpc.add_MaintenanceServicer_to_server(service, server)
+def register(server: GrpcServer, service: MaintenanceService) -> None:
+    server.add(rpc_pb2_grpc.add_MaintenanceServicer_to_server, service)

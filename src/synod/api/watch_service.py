@@ -38,13 +38,12 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
-import grpc
-
 from synod.api.context import Context, ServiceBase, abort
 from synod.api.convert import ServerIdentity
 from synod.api.convert import watch as convert
 from synod.api.errors import NoLeader
 from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from synod.api.grpc_server import GrpcServer
 from synod.api.watch_events import REPLAY_REVISIONS_MAX, batches, by_revision, fragments
 from synod.core.errors import ConfigError, SynodError
 from synod.core.ids import NO_NODE
@@ -379,5 +378,5 @@ def _wants_leader(context: Context) -> bool:
     return any(key == "hasleader" and value == "true" for key, value in metadata)
 
 
-def register(server: grpc.aio.Server, service: WatchService) -> None:
-    rpc_pb2_grpc.add_WatchServicer_to_server(service, server)
+def register(server: GrpcServer, service: WatchService) -> None:
+    server.add(rpc_pb2_grpc.add_WatchServicer_to_server, service)
