@@ -55,7 +55,6 @@ class _Accepted(WireHeader, tag=4, frozen=True):
     prev: U64
     last: U64
     commit: U64
-    run: U64 = 0
 
 
 class _Heartbeat(WireHeader, tag=5, frozen=True):
@@ -109,8 +108,8 @@ def _to_wire(message: Message) -> _AnyWire | None:  # noqa: PLR0911 - one arm pe
             )
         case Accept(source, target, term, prev, entries, commit):
             return _Accept(source, target, term, prev, common.entries_to_wire(entries), commit)
-        case Accepted(source, target, term, ok, prev, last, commit, run):
-            return _Accepted(source, target, term, ok, prev, last, commit, run)
+        case Accepted(source, target, term, ok, prev, last, commit):
+            return _Accepted(source, target, term, ok, prev, last, commit)
         case Heartbeat(source, target, term, commit, read_round):
             return _Heartbeat(source, target, term, commit, read_round)
         case HeartbeatAck(source, target, term, read_round, commit):
@@ -140,8 +139,7 @@ def _from_wire(wire: _AnyWire) -> Message:  # noqa: PLR0911 - one arm per messag
             return Accept(source, target, term, LogIndex(wire.prev), entries, LogIndex(wire.commit))
         case _Accepted():
             prev, last, commit = LogIndex(wire.prev), LogIndex(wire.last), LogIndex(wire.commit)
-            run = LogIndex(wire.run)
-            return Accepted(source, target, term, wire.ok, prev, last, commit, run)
+            return Accepted(source, target, term, wire.ok, prev, last, commit)
         case _Heartbeat():
             return Heartbeat(source, target, term, LogIndex(wire.commit), wire.read_round)
         case _HeartbeatAck():
