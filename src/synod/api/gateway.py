@@ -30,8 +30,9 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
 from synod.api import gateway_json as gj
+from synod.api.call_status import CallFailed
 from synod.api.exposition import CONTENT_TYPE, HealthCounts, RpcCounters, render
-from synod.api.gateway_call import CallFailed, GatewayContext, call, metadata_of
+from synod.api.gateway_call import GatewayContext, call, metadata_of
 from synod.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from synod.api.http1 import Request, Response, StreamingResponse
 from synod.core.ids import NO_NODE

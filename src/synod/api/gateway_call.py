@@ -1,6 +1,7 @@
 """Calling a gRPC servicer method from the JSON gateway, as the gRPC server would.
 
-``GatewayContext`` stands in for ``grpc.aio.ServicerContext``: ``abort`` raises ``CallFailed``
+``GatewayContext`` stands in for ``grpc.aio.ServicerContext`` (its status part is
+``synod.api.call_status``, shared with the gRPC server): ``abort`` raises ``CallFailed``
 with the code and text (as grpc does, the abort does not return), ``set_code`` /
 ``set_details`` are recorded, ``write`` queues a streamed response, and
 ``invocation_metadata`` carries what the gateway forwards from HTTP headers (etcd's rules:
@@ -23,43 +24,25 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.message import Message
 
+from synod.api.call_status import CallFailed, CallStatus
+
 logger = logging.getLogger("synod.api")
 
 _DONE = object()
 
 
-class CallFailed(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class GatewayContext:
+class GatewayContext(CallStatus):
     """The part of ``grpc.aio.ServicerContext`` that etcd's services use."""
 
     def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        super().__init__()
         self._metadata = metadata
-        self._code: grpc.StatusCode | None = None
-        self._details = ""
         self.written: asyncio.Queue[object] = asyncio.Queue()
         self._cancelled = False
 
     async def abort(self, code: grpc.StatusCode, details: str = "", *_: object) -> NoReturn:
         self._code, self._details = code, details
         raise CallFailed(code, details)
-
-    def set_code(self, code: grpc.StatusCode) -> None:
-        self._code = code
-
-    def set_details(self, details: str) -> None:
-        self._details = details
-
-    def code(self) -> grpc.StatusCode | None:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
 
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
         return self._metadata
@@ -87,10 +70,6 @@ class GatewayContext:
 
     def cancel(self) -> None:
         self._cancelled = True
-
-    def failure(self, default: str) -> CallFailed:
-        code = self._code if self._code not in (None, grpc.StatusCode.OK) else None
-        return CallFailed(code or grpc.StatusCode.UNIMPLEMENTED, self._details or default)
 
 
 def metadata_of(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -122,7 +101,7 @@ async def call(
     try:
         result = handler(argument, context)
     except NotImplementedError:
-        raise context.failure("Method not implemented!") from None
+        raise context.unimplemented() from None
     try:
         if inspect.isasyncgen(result):
             async for response in result:
@@ -136,7 +115,7 @@ async def call(
     except CallFailed:
         raise
     except NotImplementedError:
-        raise context.failure("Method not implemented!") from None
+        raise context.unimplemented() from None
     except Exception as error:
         logger.warning("gateway call %s failed: %r", method, error)
         raise CallFailed(grpc.StatusCode.UNKNOWN, str(error)) from error

@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 import grpc
 
 from synod.api import http2
+from synod.api.call_status import CallFailed, CallStatus
 from synod.api.exposition import RpcCounters
 from synod.api.gateway import code_name
 from synod.api.http2 import Http2Connection, Stream, literal, status_field
@@ -48,15 +49,6 @@ _END = object()
 
 Handler = Any
 """A ``grpc.RpcMethodHandler`` as the generated code builds it."""
-
-
-class Aborted(Exception):
-    """``context.abort``: ends the call with this status."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
 
 
 def percent_encode(text: str) -> bytes:
@@ -244,13 +236,14 @@ def _trailers_only(code: grpc.StatusCode, details: str) -> bytes:
     return _RESPONSE_HEADERS + status_block(code, details)
 
 
-class ServerCall:
+class ServerCall(CallStatus):
     """One call: implements ``http2.Call`` for its stream and ``grpc.aio.ServicerContext``'s
     part that etcd's services use, for its handler."""
 
     def __init__(
         self, server: GrpcServer, stream: Stream, method: _Method, headers: list[tuple[str, str]]
     ) -> None:
+        super().__init__()
         self.server = server
         self.stream = stream
         self.method = method
@@ -268,8 +261,6 @@ class ServerCall:
         self._headers_sent = False
         self._finished = False
         self._cancelled = False
-        self._code: grpc.StatusCode | None = None
-        self._details = ""
         self._trailing: tuple[tuple[str, str | bytes], ...] = ()
         server.rpcs.on_start(*method.labels)
 
@@ -371,7 +362,7 @@ class ServerCall:
                 try:
                     argument = handler.request_deserializer(self._request)
                 except Exception as error:
-                    raise Aborted(
+                    raise CallFailed(
                         grpc.StatusCode.INTERNAL, f"grpc: error unmarshalling request: {error}"
                     ) from None
             result = _behavior(handler)(argument, self)
@@ -384,14 +375,11 @@ class ServerCall:
                 if response is not None and not method.streaming_response:
                     self._send_message(handler.response_serializer(response))
             self.finish(self._code or grpc.StatusCode.OK, self._details)
-        except Aborted as aborted:
-            self.finish(aborted.code, aborted.details)
-        except NotImplementedError:  # a method the servicer does not override
-            unset = self._code in (None, grpc.StatusCode.OK)
-            code = grpc.StatusCode.UNIMPLEMENTED if unset else self._code
-            self.finish(
-                code or grpc.StatusCode.UNIMPLEMENTED, self._details or "Method not implemented!"
-            )
+        except CallFailed as failed:
+            self.finish(failed.code, failed.message)
+        except NotImplementedError:
+            unimplemented = self.unimplemented()
+            self.finish(unimplemented.code, unimplemented.message)
         except asyncio.CancelledError:
             if self._deadline_passed:
                 self.finish(grpc.StatusCode.DEADLINE_EXCEEDED, "context deadline exceeded")
@@ -418,7 +406,7 @@ class ServerCall:
             try:
                 request = deserialize(item)
             except Exception as error:
-                raise Aborted(
+                raise CallFailed(
                     grpc.StatusCode.INTERNAL, f"grpc: error unmarshalling request: {error}"
                 ) from None
             yield request
@@ -463,19 +451,7 @@ class ServerCall:
     ) -> NoReturn:
         if trailing_metadata:
             self._trailing = tuple(trailing_metadata)
-        raise Aborted(code, details)
-
-    def set_code(self, code: grpc.StatusCode) -> None:
-        self._code = code
-
-    def set_details(self, details: str) -> None:
-        self._details = details
-
-    def code(self) -> grpc.StatusCode | None:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
+        raise CallFailed(code, details)
 
     def set_trailing_metadata(self, trailing_metadata: Any) -> None:
         self._trailing = tuple(trailing_metadata)

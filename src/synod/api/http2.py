@@ -659,10 +659,6 @@ class Http2Connection(asyncio.Protocol):
         if out and self.transport is not None and not self.transport.is_closing():
             self.transport.writelines(out)
 
-    @property
-    def open_streams(self) -> int:
-        return len(self._streams)
-
 
 def _unpad(flags: int, payload: bytes) -> bytes:
     if not payload:
