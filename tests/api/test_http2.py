@@ -18,14 +18,13 @@ import hpack
 import pytest
 
 from synod.api.grpc_server import GrpcServer
-from synod.api.http2 import (
+from synod.api.http2 import STREAM_WINDOW, STREAMS_MAX
+from synod.api.http2_wire import (
     ACK,
     END_HEADERS,
     END_STREAM,
     PADDED,
     PREFACE,
-    STREAM_WINDOW,
-    STREAMS_MAX,
     ErrorCode,
     FrameType,
     Setting,

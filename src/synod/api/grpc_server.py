@@ -33,15 +33,15 @@ from typing import Any, NoReturn
 
 import grpc
 
-from synod.api import http2
 from synod.api.call_status import CallFailed, CallStatus
 from synod.api.exposition import RpcCounters
 from synod.api.gateway import code_name
-from synod.api.http2 import Http2Connection, Stream, literal, status_field
+from synod.api.http2 import Http2Connection, Stream
+from synod.api.http2_wire import STATUS_200, literal, status_field
 
 logger = logging.getLogger("synod.api")
 
-_RESPONSE_HEADERS = http2.STATUS_200 + literal(b"content-type", b"application/grpc", 31)
+_RESPONSE_HEADERS = STATUS_200 + literal(b"content-type", b"application/grpc", 31)
 _OK_TRAILERS = literal(b"grpc-status", b"0")
 _TIMEOUT = re.compile(r"(\d{1,8})([HMSmun])")
 _TIMEOUT_UNITS_S = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}

@@ -18,12 +18,13 @@ Rules:
 - A protocol violation closes the connection with GOAWAY and the error code; one stream's
   trouble resets only that stream. Limits (streams, header list, frame size) are advertised
   in SETTINGS and enforced.
+
+The wire format itself (frames, codes, HPACK literals) is ``synod.api.http2_wire``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -31,14 +32,28 @@ from typing import Protocol, cast
 
 import hpack
 
+from synod.api.http2_wire import (
+    ACK,
+    DEFAULT_FRAME_BYTES,
+    DEFAULT_WINDOW,
+    END_HEADERS,
+    END_STREAM,
+    FRAME_BYTES_MAX,
+    PADDED,
+    PREFACE,
+    PRIORITY_FLAG,
+    WINDOW_MAX,
+    ErrorCode,
+    FrameType,
+    ProtocolViolation,
+    Setting,
+    error_code,
+    frame,
+    settings_payload,
+    unpad,
+)
+
 logger = logging.getLogger("synod.api")
-
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-DEFAULT_WINDOW = 65_535
-WINDOW_MAX = 2**31 - 1
-DEFAULT_FRAME_BYTES = 16_384
-FRAME_BYTES_MAX = 2**24 - 1
 
 STREAMS_MAX = 1024
 """Concurrent streams a client may open on one connection (advertised)."""
@@ -50,106 +65,6 @@ HEADER_LIST_BYTES_MAX = 64 * 1024
 """Decoded size of one request's header list (advertised)."""
 SEND_BUFFER_BYTES_HIGH = 1 << 20
 """A stream's sender waits (``drained``) while more than this waits for window."""
-
-
-class FrameType(enum.IntEnum):
-    DATA = 0
-    HEADERS = 1
-    PRIORITY = 2
-    RST_STREAM = 3
-    SETTINGS = 4
-    PUSH_PROMISE = 5
-    PING = 6
-    GOAWAY = 7
-    WINDOW_UPDATE = 8
-    CONTINUATION = 9
-
-
-END_STREAM = 0x1
-ACK = 0x1
-END_HEADERS = 0x4
-PADDED = 0x8
-PRIORITY_FLAG = 0x20
-
-
-class Setting(enum.IntEnum):
-    HEADER_TABLE_SIZE = 1
-    ENABLE_PUSH = 2
-    MAX_CONCURRENT_STREAMS = 3
-    INITIAL_WINDOW_SIZE = 4
-    MAX_FRAME_SIZE = 5
-    MAX_HEADER_LIST_SIZE = 6
-
-
-class ErrorCode(enum.IntEnum):
-    NO_ERROR = 0
-    PROTOCOL_ERROR = 1
-    INTERNAL_ERROR = 2
-    FLOW_CONTROL_ERROR = 3
-    STREAM_CLOSED = 5
-    FRAME_SIZE_ERROR = 6
-    REFUSED_STREAM = 7
-    CANCEL = 8
-    COMPRESSION_ERROR = 9
-
-
-class ProtocolViolation(Exception):
-    """A violation that ends the connection (GOAWAY with ``code``)."""
-
-    def __init__(self, code: ErrorCode, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-
-
-def frame(kind: FrameType, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
-    size = len(payload)
-    return (
-        bytes((size >> 16 & 0xFF, size >> 8 & 0xFF, size & 0xFF, kind, flags))
-        + stream_id.to_bytes(4, "big")
-        + payload
-    )
-
-
-def settings_payload(settings: dict[Setting, int]) -> bytes:
-    return b"".join(
-        key.to_bytes(2, "big") + value.to_bytes(4, "big") for key, value in settings.items()
-    )
-
-
-# -- HPACK literals (RFC 7541 §6.2.2: without indexing, so no dynamic table on our side) ------
-
-
-def _integer(value: int, prefix_bits: int, first: int) -> bytes:
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes((first | value,))
-    out = bytearray((first | limit,))
-    value -= limit
-    while value >= 128:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _string(data: bytes) -> bytes:
-    return _integer(len(data), 7, 0) + data
-
-
-def literal(name: bytes, value: bytes, name_index: int = 0) -> bytes:
-    """One header field as a literal without indexing (a static-table name when indexed)."""
-    if name_index:
-        return _integer(name_index, 4, 0) + _string(value)
-    return b"\x00" + _string(name) + _string(value)
-
-
-STATUS_200 = b"\x88"
-"""``:status: 200``, index 8 of HPACK's static table."""
-
-
-def status_field(status: int) -> bytes:
-    """``:status`` (static name index 8)."""
-    return STATUS_200 if status == 200 else literal(b":status", str(status).encode(), 8)
 
 
 # -- streams -----------------------------------------------------------------------------------
@@ -395,7 +310,7 @@ class Http2Connection(asyncio.Protocol):
         if stream_id == 0:
             raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, "DATA on stream 0")
         self._unacked += len(payload)
-        data = _unpad(flags, payload) if flags & PADDED else payload
+        data = unpad(payload) if flags & PADDED else payload
         stream = self._streams.get(stream_id)
         if stream is not None and len(data) < len(payload):
             self.consumed(stream, len(payload) - len(data))  # padding is never the call's
@@ -416,7 +331,7 @@ class Http2Connection(asyncio.Protocol):
     def _on_headers(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id == 0:
             raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, "HEADERS on stream 0")
-        block = _unpad(flags, payload) if flags & PADDED else payload
+        block = unpad(payload) if flags & PADDED else payload
         if flags & PRIORITY_FLAG:
             block = block[5:]
         if flags & END_HEADERS:
@@ -451,10 +366,14 @@ class Http2Connection(asyncio.Protocol):
             raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, f"stream {stream_id} cannot open")
         self._last_stream_id = stream_id
         if self._going_away:
-            self._write(frame(FrameType.RST_STREAM, 0, stream_id, _code(ErrorCode.REFUSED_STREAM)))
+            self._write(
+                frame(FrameType.RST_STREAM, 0, stream_id, error_code(ErrorCode.REFUSED_STREAM))
+            )
             return
         if len(self._streams) >= STREAMS_MAX:
-            self._write(frame(FrameType.RST_STREAM, 0, stream_id, _code(ErrorCode.REFUSED_STREAM)))
+            self._write(
+                frame(FrameType.RST_STREAM, 0, stream_id, error_code(ErrorCode.REFUSED_STREAM))
+            )
             return
         stream = Stream(stream_id, self, self._peer_stream_window)
         stream.remote_closed = end_stream
@@ -608,7 +527,7 @@ class Http2Connection(asyncio.Protocol):
         stream.pending.clear()
         stream.pending_bytes = 0
         stream.wake()
-        self._write(frame(FrameType.RST_STREAM, 0, stream.stream_id, _code(code)))
+        self._write(frame(FrameType.RST_STREAM, 0, stream.stream_id, error_code(code)))
         if self._going_away and not self._streams:
             self._close()
 
@@ -631,7 +550,7 @@ class Http2Connection(asyncio.Protocol):
         if code is not ErrorCode.NO_ERROR:
             logger.warning("closing a client connection: %s", reason)
         self._going_away = True
-        payload = self._last_stream_id.to_bytes(4, "big") + _code(code) + reason.encode()[:256]
+        payload = self._last_stream_id.to_bytes(4, "big") + error_code(code) + reason.encode()[:256]
         self._write(frame(FrameType.GOAWAY, 0, 0, payload))
         if code is not ErrorCode.NO_ERROR or not self._streams:
             self._close()
@@ -658,16 +577,3 @@ class Http2Connection(asyncio.Protocol):
         out, self._out = self._out, []
         if out and self.transport is not None and not self.transport.is_closing():
             self.transport.writelines(out)
-
-
-def _unpad(flags: int, payload: bytes) -> bytes:
-    if not payload:
-        raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, "padded frame without its pad length")
-    pad = payload[0]
-    if pad >= len(payload):
-        raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, "padding longer than the frame")
-    return payload[1 : len(payload) - pad]
-
-
-def _code(code: ErrorCode) -> bytes:
-    return int(code).to_bytes(4, "big")
