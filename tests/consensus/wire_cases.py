@@ -122,7 +122,7 @@ PAXOS = WireCase(
         st.builds(paxos.Prepare, nodes, nodes, terms, indexes, flags),
         st.builds(paxos.Promise, nodes, nodes, terms, flags, indexes, entry_lists, flags),
         st.builds(paxos.Accept, nodes, nodes, terms, indexes, entry_lists, indexes),
-        st.builds(paxos.Accepted, nodes, nodes, terms, flags, indexes, indexes, indexes),
+        st.builds(paxos.Accepted, nodes, nodes, terms, flags, indexes, indexes, indexes, indexes),
         st.builds(paxos.Heartbeat, nodes, nodes, terms, indexes, u64),
         st.builds(paxos.HeartbeatAck, nodes, nodes, terms, u64, indexes),
         st.builds(paxos.InstallSnapshot, nodes, nodes, terms, snapshots),

@@ -12,6 +12,21 @@ learner. Rules it keeps:
   It accepts only contiguous slots (no holes); refusing is always safe in Paxos.
 - It commits (learns chosen) only up to the point the leader knows it holds the leader's
   values: ``commit`` in Accept/Heartbeat is capped by the acceptor's match.
+- Every answer to a leader carries ``run``: the last slot of the run, from its chosen prefix,
+  of slots holding values accepted in the leader's ballot (``_ballot_run``). The leader takes
+  it as the acceptor's match whatever order its Accepts arrived in, so an acknowledgement that
+  overtook an earlier one is not wasted, nor values accepted in this ballot before a partition
+  cut the answers off. Why that is safe: one ballot has one leader, and the leader never
+  changes the value of a slot within its ballot, so a value held under the leader's ballot is
+  the leader's value at that slot: the run reports acceptances in that ballot, as
+  acknowledgements do. Each is durable before the answer leaves (answers wait for the fsync
+  of every write before them) and is replaced only by a value of a higher ballot, which this
+  acceptor then promised, so no answer in the leader's ballot follows. A run that arrives
+  late is a late acknowledgement: the acceptances happened; if a repair has since cut them
+  from the log, the repair rule below covers them as it covers acknowledged values, and the
+  leader's view, too high for a while, costs a refusal and a resend. The run stops at the
+  first slot holding anything else (an older ballot's value, or nothing), and while
+  repairing it stops where the acceptor stops vouching (``_held``).
 - Every write to the log goes through ``_log_append``/``_log_restore``, which keep the
   per-slot configurations (``membership.py``) in step with the values held. Learners accept
   like any acceptor; only the quorum arithmetic (elsewhere) leaves them out.
@@ -59,6 +74,8 @@ class Acceptor:
     _repair_until: LogIndex
     _refilled: LogIndex
     _refilled_ballot: Term
+    _run: LogIndex
+    _run_ballot: Term
     _seen: Term
     _election_elapsed: int
     _heartbeat_elapsed: int
@@ -148,6 +165,21 @@ class Acceptor:
             return self.log.committed
         return LogIndex(max(self._refilled, self.log.committed))
 
+    def _ballot_run(self) -> LogIndex:
+        """The last slot of the run from the chosen prefix holding values accepted in our
+        promised ballot (see the module's rules); remembered per ballot, so each slot is read
+        about once. Values of the promised ballot are never replaced while it is promised, and
+        a snapshot only moves the chosen prefix, so the remembered run stays true."""
+        log = self.log
+        end = min(log.last_index(), self._held())
+        run = log.committed
+        if self._run_ballot == self.promised:
+            run = max(run, min(self._run, end))
+        while run < end and log.term(LogIndex(run + 1)) == self.promised:
+            run = LogIndex(run + 1)
+        self._run, self._run_ballot = run, self.promised
+        return run
+
     def _in_lease(self) -> bool:
         return (
             self.config.check_quorum
@@ -219,6 +251,7 @@ class Acceptor:
                 message.prev,
                 held,
                 log.committed,
+                self._ballot_run(),
             )
             self._send(reply)
             return
@@ -230,7 +263,14 @@ class Acceptor:
             self._refilled_ballot = self.promised
         log.commit_to(min(message.commit, last, log.last_index()))
         reply = Accepted(
-            self.node_id, message.source, self.promised, True, message.prev, last, log.committed
+            self.node_id,
+            message.source,
+            self.promised,
+            True,
+            message.prev,
+            last,
+            log.committed,
+            self._ballot_run(),
         )
         self._send(reply)
 
@@ -264,5 +304,6 @@ class Acceptor:
             NO_INDEX,
             meta.index,
             log.committed,
+            self._ballot_run(),
         )
         self._send(reply)

@@ -97,6 +97,9 @@ class PaxosEngine(Leader):
         self._refilled_ballot = NO_TERM
         """While repairing: slots up to ``_refilled`` hold the values of ``_refilled_ballot``'s
         leader (or chosen ones), written by its Accepts from the chosen prefix on."""
+        self._run = NO_INDEX
+        self._run_ballot = NO_TERM
+        """``_ballot_run``'s last answer, and the ballot it was computed in."""
         self._seen = self.promised
         """The highest ballot heard of (promised or refused with): the next round is above it."""
         self.role = Role.FOLLOWER

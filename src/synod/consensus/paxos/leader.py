@@ -156,16 +156,22 @@ class Leader(Proposer):
         progress = self._answering(message)
         if progress is None:
             return
+        run = LogIndex(min(message.run, self.log.last_index()))
         if message.ok:
-            if progress.acknowledged(message.prev, message.last):
+            acknowledged = progress.acknowledged(message.prev, message.last)
+            if progress.held_run(run) or acknowledged:
                 progress.progressed = True
                 self._maybe_commit()
-        elif not progress.probing or message.prev == progress.match:
-            if message.last < progress.match:
-                # It holds less than it acknowledged: a repair cut its log (or this refusal is
-                # older than the acknowledgement). Start over from its chosen prefix.
-                progress.match = LogIndex(min(message.commit, self.log.committed))
-            progress.rewind()  # a hole: resend from what it holds
+        else:
+            if not progress.probing or message.prev == progress.match:
+                if message.last < progress.match:
+                    # It holds less than it acknowledged: a repair cut its log (or this refusal
+                    # is older than the acknowledgement). Start over from its chosen prefix.
+                    progress.match = LogIndex(min(message.commit, self.log.committed))
+                progress.rewind()  # a hole: probe again, from the first slot it lacks (below)
+            if progress.held_run(run):
+                progress.progressed = True
+                self._maybe_commit()
         if self._progress.get(message.source) is not progress:
             return  # a chosen change removed it, or this leader (which then told everyone)
         self._send_accepts(message.source)

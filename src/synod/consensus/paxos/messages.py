@@ -69,8 +69,11 @@ class Accept:
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """Phase 2b. ``ok``: the acceptor accepted slots ``prev + 1 .. last`` in ballot ``term``.
-    Not ok with the same ballot: a hole (``prev`` beyond its log); with a higher ballot: it
-    promised that one. ``commit`` and ``last_index`` describe the acceptor's log."""
+    Not ok with the same ballot: a hole (``prev`` beyond its log, which ends at ``last``);
+    with a higher ballot: it promised that one. ``commit`` is the acceptor's chosen index;
+    ``run``, in an answer to ``term``'s leader, the last slot of the run from its chosen prefix
+    that holds values accepted in ``term`` (the leader's values), however the Accepts that
+    wrote them were ordered."""
 
     source: NodeId
     target: NodeId
@@ -79,6 +82,7 @@ class Accepted:
     prev: LogIndex = NO_INDEX
     last: LogIndex = NO_INDEX
     commit: LogIndex = NO_INDEX
+    run: LogIndex = NO_INDEX
 
     def size_bytes(self) -> int:
         return HEADER_BYTES

@@ -9,6 +9,10 @@ later one, frees nothing twice. A heartbeat interval without progress rewinds ``
 ``told``: the highest chosen index sent to it, in an Accept or a Heartbeat; a choice is told
 at once only past it (a lost message is made good by the next heartbeat tick, which always
 carries the chosen index).
+
+``match`` also rises to the ``run`` an answer reports (``held_run``: the acceptor holds the
+leader's values through it, see ``acceptor.py``), so answers that arrive out of order all
+count, not only one that starts at or below ``match``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,21 @@ class Progress:
 
     def sent(self, last: LogIndex) -> None:
         self.inflight.append(last)
+
+    def held_run(self, run: LogIndex) -> bool:
+        """The acceptor reported holding our values through ``run``; True if ``match`` moved.
+        It does not end probing: only the acknowledgement of the slots right after ``match``
+        does (``acknowledged``). A rewind forgets the Accepts in flight, which under
+        reordering are mostly delayed, not lost, and the answers to them, arriving late, would
+        each open a fresh window while the old one is still on its way: a message storm."""
+        if run <= self.match:
+            return False
+        self.match = run
+        self.next = LogIndex(max(self.next, run + 1))
+        self._free(run)
+        if self.snapshot and self.match >= self.snapshot:
+            self.snapshot = NO_INDEX
+        return True
 
     def rewind(self) -> None:
         self.probing = True

@@ -55,6 +55,7 @@ class _Accepted(WireHeader, tag=4, frozen=True):
     prev: U64
     last: U64
     commit: U64
+    run: U64 = 0
 
 
 class _Heartbeat(WireHeader, tag=5, frozen=True):
@@ -108,8 +109,8 @@ def _to_wire(message: Message) -> _AnyWire | None:  # noqa: PLR0911 - one arm pe
             )
         case Accept(source, target, term, prev, entries, commit):
             return _Accept(source, target, term, prev, common.entries_to_wire(entries), commit)
-        case Accepted(source, target, term, ok, prev, last, commit):
-            return _Accepted(source, target, term, ok, prev, last, commit)
+        case Accepted(source, target, term, ok, prev, last, commit, run):
+            return _Accepted(source, target, term, ok, prev, last, commit, run)
         case Heartbeat(source, target, term, commit, read_round):
             return _Heartbeat(source, target, term, commit, read_round)
         case HeartbeatAck(source, target, term, read_round, commit):
@@ -139,7 +140,8 @@ def _from_wire(wire: _AnyWire) -> Message:  # noqa: PLR0911 - one arm per messag
             return Accept(source, target, term, LogIndex(wire.prev), entries, LogIndex(wire.commit))
         case _Accepted():
             prev, last, commit = LogIndex(wire.prev), LogIndex(wire.last), LogIndex(wire.commit)
-            return Accepted(source, target, term, wire.ok, prev, last, commit)
+            run = LogIndex(wire.run)
+            return Accepted(source, target, term, wire.ok, prev, last, commit, run)
         case _Heartbeat():
             return Heartbeat(source, target, term, LogIndex(wire.commit), wire.read_round)
         case _HeartbeatAck():
