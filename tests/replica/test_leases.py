@@ -21,11 +21,45 @@ def test_ttl_in_ticks_rounds_up_and_is_at_least_one():
     assert LeaseClock(LeaseClockConfig(tick_seconds=10.0)).ttl_ticks(0) == 1
 
 
-def test_a_lease_expires_after_its_ttl_once_then_again_only_after_the_retry_delay():
+def test_a_lease_expires_after_its_ttl_once_and_is_not_proposed_again_while_in_flight():
     clock = LeaseClock(LeaseClockConfig(tick_seconds=1.0, expire_retry_ticks=5))
     clock.promote({7: 3})
     assert clock.deadline(7) == 3
-    assert _run(clock, 12) == [(3, 7), (8, 7)]
+    # However long the expiry waits in the log (a slow quorum), it is proposed once.
+    assert _run(clock, 100) == [(3, 7)]
+    clock.sync({})  # it applied: the lease left the keyspace
+    assert clock.deadline(7) is None
+    assert _run(clock, 10) == []
+
+
+def test_a_refused_expiry_is_proposed_again_after_the_retry_delay():
+    clock = LeaseClock(LeaseClockConfig(tick_seconds=1.0, expire_retry_ticks=5))
+    clock.promote({7: 3, 8: 30})
+    assert _run(clock, 3) == [(3, 7)]
+    clock.refused(7)
+    clock.refused(8)  # not in flight: nothing to retry, its deadline stands
+    assert clock.deadline(8) == 30
+    assert _run(clock, 10) == [(8, 7)]
+    clock.refused(99)  # unknown leases are ignored
+
+
+def test_an_expired_lease_cannot_be_renewed_while_its_expiry_is_in_flight():
+    clock = LeaseClock(LeaseClockConfig(tick_seconds=1.0))
+    clock.promote({1: 2})
+    assert _run(clock, 2) == [(2, 1)]
+    assert clock.keep_alive(1) == 0
+    assert clock.remaining_seconds(1, 2) == 0
+    assert _run(clock, 5) == []
+
+
+def test_a_new_leader_gives_a_lease_whose_expiry_was_lost_a_full_ttl():
+    clock = LeaseClock(LeaseClockConfig(tick_seconds=1.0))
+    clock.promote({1: 2})
+    assert _run(clock, 2) == [(2, 1)]
+    clock.step_down()  # the proposal is lost with the leadership
+    clock.promote({1: 2})
+    assert clock.keep_alive(1) == 2
+    assert _run(clock, 2) == [(4, 1)]
 
 
 def test_keep_alive_renews_to_a_full_ttl():

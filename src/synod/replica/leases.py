@@ -9,10 +9,16 @@ Rules (etcd's lessor):
   the previous leader received are unknown here, so none may expire early.
 - A lease first seen while leading (``sync``, after a grant applies) gets a full TTL from then;
   a lease gone from the keyspace (revoked, expired) loses its deadline.
-- ``keep_alive`` renews a lease to a full TTL from now.
-- ``tick`` returns each lease whose deadline has passed, once per deadline: returning it moves
-  the deadline to ``expire_retry_ticks`` from now, so an expiry whose proposal never applies
-  (dropped, or lost with a leadership change) is proposed again later, never every tick.
+- ``keep_alive`` renews a lease to a full TTL from now, unless it has already expired.
+- ``tick`` returns each lease whose deadline has passed, once: its expiry is then in flight,
+  and a leader's proposal either applies (the lease leaves the keyspace, so ``sync`` drops
+  it) or is lost only with the leadership (``step_down`` drops every deadline). So it is not
+  proposed again while it waits in the log, however long a slow or lagging quorum makes that:
+  re-proposing it on a timer would add entries faster than such a quorum chooses them, and
+  every client write would queue behind them. Only a proposal the engine refused outright
+  (``refused``) is retried, ``expire_retry_ticks`` later.
+- A lease whose expiry is in flight cannot be renewed: ``keep_alive`` answers 0 (etcd's
+  answer for an expired lease), as the revocation will apply whatever the client does.
 - A TTL of t seconds lasts ceil(t / tick_seconds) ticks, at least one.
 """
 
@@ -31,7 +37,7 @@ class LeaseClockConfig:
     tick_seconds: float = 0.1
     """etcd's default heartbeat interval: 100 ms."""
     expire_retry_ticks: int = 20
-    """How long after proposing an expiry the clock proposes it again if it has not applied."""
+    """How long after the engine refused an expiry's proposal the clock proposes it again."""
 
     def __post_init__(self) -> None:
         if not self.tick_seconds > 0:
@@ -44,6 +50,8 @@ class LeaseClockConfig:
 class _Deadline:
     ttl_seconds: int
     tick: int
+    proposed: bool = False
+    """Its expiry is in flight: it passed ``tick`` and was returned by ``LeaseClock.tick``."""
 
 
 class LeaseClock:
@@ -88,10 +96,13 @@ class LeaseClock:
         assert len(deadlines) == len(leases)
 
     def keep_alive(self, lease_id: int) -> int | None:
-        """Renew ``lease_id``; its granted TTL, or None when not leading or not known."""
+        """Renew ``lease_id``; its granted TTL, 0 when it expired (its expiry is in flight),
+        or None when not leading or not known."""
         found = self._deadlines.get(lease_id) if self.leading else None
         if found is None:
             return None
+        if found.proposed:
+            return 0
         found.tick = self.now_ticks + self.ttl_ticks(found.ttl_seconds)
         return found.ttl_seconds
 
@@ -104,15 +115,24 @@ class LeaseClock:
         return min(granted_ttl_seconds, math.ceil(left_ticks * self.config.tick_seconds))
 
     def tick(self) -> list[int]:
-        """Advance one tick; the leases whose deadline passed (each once per deadline)."""
+        """Advance one tick; the leases whose deadline just passed, to be proposed expired
+        (each once, see the module's rules)."""
         self.now_ticks += 1
         if not self.leading:
             assert not self._deadlines, "a follower keeps no lease deadlines"
             return []
-        expired = sorted(i for i, d in self._deadlines.items() if d.tick <= self.now_ticks)
+        now = self.now_ticks
+        expired = sorted(i for i, d in self._deadlines.items() if not d.proposed and d.tick <= now)
         for lease_id in expired:
-            self._deadlines[lease_id].tick = self.now_ticks + self.config.expire_retry_ticks
+            self._deadlines[lease_id].proposed = True
         return expired
+
+    def refused(self, lease_id: int) -> None:
+        """The engine refused to propose ``lease_id``'s expiry: propose it again later."""
+        found = self._deadlines.get(lease_id)
+        if found is not None and found.proposed:
+            found.proposed = False
+            found.tick = self.now_ticks + self.config.expire_retry_ticks
 
     def _full(self, ttl_seconds: int) -> _Deadline:
         return _Deadline(ttl_seconds, self.now_ticks + self.ttl_ticks(ttl_seconds))

@@ -558,12 +558,13 @@ class Node(ClusterMembership):
             replica = self._live_replica()
             replica.tick()
             for lease_id in self.leases.tick():
-                self._propose_quietly(expire_command(lease_id))
+                self._propose_expiry(lease_id)
             self._wake()
 
-    def _propose_quietly(self, payload: bytes) -> None:
-        """A proposal nobody waits for (a lease expiry): dropped silently if refused."""
-        self._live_replica().submit(self._request_id(), payload)
+    def _propose_expiry(self, lease_id: int) -> None:
+        """A proposal nobody waits for; if the engine refuses it, the clock retries later."""
+        if self._live_replica().submit(self._request_id(), expire_command(lease_id)):
+            self.leases.refused(lease_id)
 
     async def _ready_loop(self) -> None:
         """Carry out Readies until the node stops; never stops in the middle of one."""

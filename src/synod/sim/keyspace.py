@@ -45,7 +45,10 @@ class KeyspaceDriver:
         for lease_id in clock.tick():
             world.stats.lease_expiries_proposed += 1
             world.log(f"node {node.node_id} proposes the expiry of lease {lease_id}")
-            world.route(node, replica.submit(world.new_request_id(), expire_command(lease_id)))
+            refusal = replica.submit(world.new_request_id(), expire_command(lease_id))
+            if refusal:
+                clock.refused(lease_id)
+            world.route(node, refusal)
 
     def keep_alive(self, node: SimNode, request_id: bytes, lease_id: int) -> None:
         """Renew a lease at the node's lease clock if it leads; otherwise redirect."""
