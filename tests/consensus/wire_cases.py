@@ -120,7 +120,7 @@ PAXOS = WireCase(
     message_types=paxos.PAXOS_MESSAGE_TYPES,
     per_type=(
         st.builds(paxos.Prepare, nodes, nodes, terms, indexes, flags),
-        st.builds(paxos.Promise, nodes, nodes, terms, flags, indexes, entry_lists, flags),
+        st.builds(paxos.Promise, nodes, nodes, terms, flags, indexes, entry_lists, flags, flags),
         st.builds(paxos.Accept, nodes, nodes, terms, indexes, entry_lists, indexes),
         st.builds(paxos.Accepted, nodes, nodes, terms, flags, indexes, indexes, indexes, indexes),
         st.builds(paxos.Heartbeat, nodes, nodes, terms, indexes, u64),

@@ -31,7 +31,8 @@ learner. Rules it keeps:
   per-slot configurations (``membership.py``) in step with the values held. Learners accept
   like any acceptor; only the quorum arithmetic (elsewhere) leaves them out.
 - While the log, cut short by a storage repair, has not been refilled past the repair bound,
-  the node neither promises nor campaigns (it may have lost values it accepted). Until then it
+  the node does not campaign, and its promises say it is repairing (it may have lost values
+  it accepted): a candidate counts them toward a quorum's size only. Until then it also
   vouches only for its chosen prefix and what the current ballot's leader has refilled
   contiguously from there: a repair may have brought back older values under slots the
   leader believes it holds, so it takes no chosen index past that, and refuses an Accept
@@ -194,16 +195,21 @@ class Acceptor:
             return
         if not repeat and self._in_lease() and not message.transfer:
             return  # a live leader exists: do not let a stray candidate disrupt it
-        if self._repairing():
-            return  # it may have lost values it accepted: its promise would not report them
         if self.log.first_index() > message.first:
             reply = Promise(self.node_id, message.source, message.term, False, behind=True)
             self._send(reply)
             return
         self._become_follower(message.term, NO_NODE)
         entries = tuple(self.log.entries(message.first, UNLIMITED))
+        repairing = self._repairing()  # it may lack values it accepted: the candidate is told
         promise = Promise(
-            self.node_id, message.source, self.promised, True, self.log.committed, entries
+            self.node_id,
+            message.source,
+            self.promised,
+            True,
+            self.log.committed,
+            entries,
+            repairing=repairing,
         )
         self._send(promise)
 

@@ -36,7 +36,9 @@ class Promise:
     or above the prepare's ``first`` slot (each entry's term is the ballot it was accepted
     in), and its chosen index. Refused: ``term`` is its higher promise, or equals the
     request's ballot with ``behind`` set when the acceptor's log is compacted past ``first``
-    (the candidate lacks chosen values it could not recover)."""
+    (the candidate lacks chosen values it could not recover). ``repairing``: a granted
+    promise from an acceptor whose repaired log may lack values it accepted; the candidate
+    counts it toward a quorum's size only (see ``proposer.py``)."""
 
     source: NodeId
     target: NodeId
@@ -45,6 +47,7 @@ class Promise:
     commit: LogIndex = NO_INDEX
     entries: tuple[Entry, ...] = ()
     behind: bool = False
+    repairing: bool = False
 
     def size_bytes(self) -> int:
         return HEADER_BYTES + sum(entry.size_bytes() for entry in self.entries)

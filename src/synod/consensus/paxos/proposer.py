@@ -11,6 +11,16 @@ Rules this module keeps:
   granted a quorum of promises before the candidate leads; a voter that appears in them is
   sent a prepare as soon as it appears. The candidate gives up when the configuration of
   ``first`` (known: it follows from the chosen prefix) can no longer grant a quorum.
+- A quorum of promises in a configuration of ``n`` voters is a majority of them of which at
+  least ``n - majority + 1`` are intact, that is, not from an acceptor repairing a damaged log
+  (``Promise.repairing``). Such an acceptor may have lost values it accepted, so its report
+  proves nothing; the intact promisers alone meet every majority, so every value chosen
+  before is reported by one of them (or, by induction, the same value in a higher ballot).
+  With an odd ``n`` that is an intact majority, and repairing promises never help; with an
+  even ``n`` they do: in a configuration of two voters, one of which repairs, the other's own
+  promise with the repairing one completes phase 1, where otherwise no leader could ever be
+  chosen again (a change to a larger configuration held but not yet known chosen leaves the
+  slots before it governed by the two).
 - The new leader re-proposes the merged values in its own ballot and appends one no-op of
   its own: once that is chosen, everything chosen before it is known.
 """
@@ -22,7 +32,7 @@ from synod.consensus.paxos.ballot import next_ballot
 from synod.consensus.paxos.membership import Configurations
 from synod.consensus.paxos.messages import Prepare, Promise
 from synod.consensus.paxos.progress import Progress
-from synod.consensus.quorum import VoteResult, vote_result
+from synod.consensus.quorum import VoteResult, majority, vote_result
 from synod.core.engine import Role
 from synod.core.ids import NO_INDEX, NO_NODE, NO_TERM, LogIndex, NodeId, Term
 from synod.core.log import Entry, EntryKind, Membership
@@ -73,10 +83,10 @@ class Proposer(Acceptor):
         if promise.granted:
             self._promises[promise.source] = promise
         configs = self._phase1_configurations()
-        if vote_result(configs[0].voters, self._votes) is VoteResult.LOST:
+        if self._phase1_result(configs[0]) is VoteResult.LOST:
             self._become_follower(self.promised, NO_NODE)
             return
-        if all(vote_result(c.voters, self._votes) is VoteResult.WON for c in configs):
+        if all(self._phase1_result(c) is VoteResult.WON for c in configs):
             self._become_leader()
             return
         voters: set[NodeId] = set()
@@ -88,6 +98,20 @@ class Proposer(Acceptor):
                 self.node_id, node, self.promised, self._phase1_first, self._phase1_transfer
             )
             self._send(message)
+
+    def _phase1_result(self, config: Membership) -> VoteResult:
+        """Phase 1 in one configuration: WON with promises from a majority of its voters of
+        which ``n - majority + 1`` are intact (see the module's rules)."""
+        voters = config.voters
+        result = vote_result(voters, self._votes)
+        if result is VoteResult.LOST:
+            return result
+        answered = [v for v in voters if v in self._votes]
+        intact = sum(1 for v in answered if v in self._promises and not self._promises[v].repairing)
+        needed = len(voters) - majority(len(voters)) + 1
+        if len(voters) - (len(answered) - intact) < needed:
+            return VoteResult.LOST
+        return result if intact >= needed else VoteResult.PENDING
 
     def _phase1_configurations(self) -> list[Membership]:
         """Every configuration governing a slot the merged promises would have this node

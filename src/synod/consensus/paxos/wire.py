@@ -42,6 +42,7 @@ class _Promise(WireHeader, tag=2, frozen=True):
     commit: U64
     entries: tuple[WireEntry, ...]
     behind: bool
+    repairing: bool = False
 
 
 class _Accept(WireHeader, tag=3, frozen=True):
@@ -103,10 +104,9 @@ def _to_wire(message: Message) -> _AnyWire | None:  # noqa: PLR0911 - one arm pe
     match message:
         case Prepare(source, target, term, first, transfer):
             return _Prepare(source, target, term, first, transfer)
-        case Promise(source, target, term, granted, commit, entries, behind):
-            return _Promise(
-                source, target, term, granted, commit, common.entries_to_wire(entries), behind
-            )
+        case Promise(source, target, term, granted, commit, entries, behind, repairing):
+            wire_entries = common.entries_to_wire(entries)
+            return _Promise(source, target, term, granted, commit, wire_entries, behind, repairing)
         case Accept(source, target, term, prev, entries, commit):
             return _Accept(source, target, term, prev, common.entries_to_wire(entries), commit)
         case Accepted(source, target, term, ok, prev, last, commit, run):
@@ -134,7 +134,8 @@ def _from_wire(wire: _AnyWire) -> Message:  # noqa: PLR0911 - one arm per messag
         case _Promise():
             entries = common.entries_from_wire(wire.entries)
             commit = LogIndex(wire.commit)
-            return Promise(source, target, term, wire.granted, commit, entries, wire.behind)
+            granted, behind, repairing = wire.granted, wire.behind, wire.repairing
+            return Promise(source, target, term, granted, commit, entries, behind, repairing)
         case _Accept():
             entries = common.entries_from_wire(wire.entries)
             return Accept(source, target, term, LogIndex(wire.prev), entries, LogIndex(wire.commit))
