@@ -19,6 +19,7 @@ from synod.sim.invariants import (
     check_leader_values,
     check_state_machine_safety,
 )
+from synod.sim.sweep import RunSpec
 from synod.sim.world import World, simulate
 
 BUSY_MEMBERSHIP = dataclasses.replace(FaultProfile(), membership_probability=0.05)
@@ -71,6 +72,19 @@ def test_paxos_runs_clean_on_the_wal_disk() -> None:
     result = simulate(SimConfig(seed=4, nodes=3, ticks=600, disk="wal"), PaxosEngine)
     assert result.ok, result.violations
     assert result.stats.commits > 50
+
+
+@pytest.mark.parametrize(
+    ("seed", "ticks", "disk"),
+    [(1478, 6000, "memory"), (5165, 4000, "wal"), (5876, 4000, "wal"), (5943, 4000, "wal")],
+)
+def test_the_soak_seeds_that_once_lost_liveness_pass(seed: int, ticks: int, disk: str) -> None:
+    """``make soak`` seeds that once ended with no write committed after the heal: 1478 (a
+    leader that counted answers only in order), 5165 and 5876 (lease expiries re-proposed
+    faster than a slow quorum chose them), 5943 (two voters, one repairing its WAL)."""
+    config = RunSpec("paxos", 3, seed, ticks, swarm=True, disk=disk).config()
+    result = simulate(config, PaxosEngine)
+    assert result.ok, result.violations
 
 
 def _entry(index: int, term: int, data: bytes) -> Entry:
