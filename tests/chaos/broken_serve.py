@@ -14,12 +14,13 @@ from synod.cli import serve
 from synod.kv.etcd_machine import EtcdResult
 from synod.kv.mvcc import RangeRequest
 from synod.server.node import Node
+from synod.server.requests import ClientRequests
 
 _original_read = Node.read
 
 
 async def _local_read(
-    self: Node, request: RangeRequest, *, serializable: bool = False
+    self: ClientRequests, request: RangeRequest, *, serializable: bool = False
 ) -> EtcdResult:
     del serializable
     return await _original_read(self, request, serializable=True)

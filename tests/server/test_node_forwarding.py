@@ -16,8 +16,9 @@ import pytest
 from synod.core.engine import Message
 from synod.kv.mvcc import PutRequest, PutResponse
 from synod.server.config import NodeConfig
-from synod.server.node import ForwardRefused, Node
+from synod.server.node import Node
 from synod.server.peer_calls import CallKind, PeerCall, PeerReply
+from synod.server.requests import ForwardRefused
 
 WAIT_S = 20.0
 
