@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from synod.consensus.raft import RaftEngine
 from synod.consensus.raft.messages import AppendResponse, RaftMessage, VoteRequest
-from synod.consensus.raft.reads import PendingRead
+from synod.consensus.reads import PendingRead
 from synod.core.ids import LogIndex
 
 
@@ -37,8 +37,7 @@ class UnconfirmedReadIndex(RaftEngine):
     is still the leader, so a deposed leader that has not noticed serves stale reads."""
 
     def _leader_read(self, read: PendingRead) -> None:
-        read.index = self.log.committed
-        self._answer_read(read)
+        self._answer_read(read, self.log.committed)
 
 
 VARIANTS: dict[str, type[RaftEngine]] = {

@@ -1,7 +1,7 @@
 import pytest
 
 from synod.consensus.raft.log import RaftLog
-from synod.consensus.raft.reads import PendingRead, ReadQueue
+from synod.consensus.reads import PendingRead, ReadQueue
 from synod.consensus.storage import MemoryStorage, limit_size
 from synod.core.errors import LogCompacted, LogUnavailable
 from synod.core.ids import LogIndex, NodeId, Term

@@ -53,23 +53,16 @@ from synod.consensus.paxos.messages import (
     Promise,
 )
 from synod.consensus.paxos.progress import Progress
-from synod.consensus.raft.log import RaftLog
-from synod.consensus.raft.reads import ReadQueue
-from synod.core.config import EngineConfig
-from synod.core.engine import ReadState, Rng, Role
+from synod.consensus.ready_cycle import ReadyCycle
+from synod.core.engine import Rng, Role
 from synod.core.ids import NO_INDEX, NO_NODE, LogIndex, NodeId, Term
 from synod.core.log import Entry, Membership, Snapshot
 
 UNLIMITED = 1 << 62
 
 
-class Acceptor:
-    node_id: NodeId
-    config: EngineConfig
-    log: RaftLog
+class Acceptor(ReadyCycle[PaxosMessage]):
     promised: Term
-    role: Role
-    leader: NodeId
     _rng: Rng
     _configs: Configurations
     _repair_until: LogIndex
@@ -87,11 +80,6 @@ class Acceptor:
     _progress: dict[NodeId, Progress]
     _noop_index: LogIndex
     _transferee: NodeId
-    _reads: ReadQueue
-    _outbox: list[PaxosMessage]
-    _read_states: list[ReadState]
-    _refused_reads: list[bytes]
-    _broadcast_pending: bool
     _chosen_untold: bool
 
     @property
@@ -101,11 +89,6 @@ class Acceptor:
 
     def _is_voter(self) -> bool:
         return self.node_id in self.membership.voters
-
-    def _send(self, message: PaxosMessage) -> None:
-        self._outbox.append(message)
-
-    def _drop_reads(self) -> None: ...
 
     # -- the log and its configurations ---------------------------------------------------------
 

@@ -8,7 +8,8 @@ proposer (the leader). The behaviour lives in layers, each module stating its ru
 - ``leader.py``: phase 2, choosing slots, replication to acceptors and learners, ReadIndex;
 - ``membership.py``: which configuration governs each slot, and why that is safe.
 
-This module holds the public contract and the Ready cycle. Rules kept here:
+This module holds the public contract and the hooks of the Ready cycle
+(``synod.consensus.ready_cycle``, shared with Raft). Rules kept here:
 
 - Durability: promises, acceptances and refusals leave in ``Ready.messages``, after the hard
   state (the promised ballot) and the entries (accepted values) are fsynced. A leader's own
@@ -47,9 +48,9 @@ from synod.consensus.paxos.messages import (
 )
 from synod.consensus.paxos.progress import Progress
 from synod.consensus.raft.log import RaftLog
-from synod.consensus.raft.reads import PendingRead, ReadQueue
+from synod.consensus.reads import PendingRead
 from synod.core.config import EngineConfig
-from synod.core.engine import LogStorage, Message, ReadState, Ready, Rng, Role, SoftState
+from synod.core.engine import LogStorage, Message, Rng, Role
 from synod.core.errors import NotLeader, ProposalDropped
 from synod.core.ids import NO_INDEX, NO_NODE, NO_TERM, LogIndex, NodeId, Term
 from synod.core.log import (
@@ -115,17 +116,9 @@ class PaxosEngine(Leader):
         self._progress: dict[NodeId, Progress] = {}
         self._noop_index = NO_INDEX
         self._transferee = NO_NODE
-        self._reads = ReadQueue(config.pending_reads_max)
-        self._outbox: list[PaxosMessage] = []
-        self._read_states: list[ReadState] = []
-        self._refused_reads: list[bytes] = []
-        self._compaction: Snapshot | None = None
-        self._broadcast_pending = False
+        self._start_ready_cycle(hard_state)
         self._chosen_untold = False
         """A slot was chosen since the last broadcast: acceptors are told without a tick."""
-        self._soft_state = SoftState()
-        self._hard_state = hard_state
-        self._in_flight: Ready | None = None
 
     # -- read-only views ------------------------------------------------------------------------
 
@@ -231,67 +224,13 @@ class PaxosEngine(Leader):
 
     # -- Ready ----------------------------------------------------------------------------------
 
-    def has_ready(self) -> bool:
-        if self._in_flight is not None:
-            return False
-        log = self.log
-        return bool(
-            self._outbox
-            or self._broadcast_pending
-            or self._reads_waiting_round()
-            or log.unstable
-            or log.unstable_snapshot
-            or log.committed > log.applied
-            or self._read_states
-            or self._refused_reads
-            or self._compaction
-            or self._current_soft_state() != self._soft_state
-            or self._current_hard_state() != self._hard_state
-        )
+    def _on_entries_durable(self, entries: tuple[Entry, ...]) -> None:
+        self._stable_to(entries)
+        if self.role is Role.LEADER:
+            self._maybe_commit()
 
-    def ready(self) -> Ready | None:
-        assert self._in_flight is None, "advance the previous Ready first"
-        self._flush()
-        soft = self._current_soft_state()
-        hard = self._current_hard_state()
-        early = tuple(m for m in self._outbox if self._is_early(m))
-        late = tuple(m for m in self._outbox if not self._is_early(m))
-        ready = Ready(
-            soft_state=soft if soft != self._soft_state else None,
-            hard_state=hard if hard != self._hard_state else None,
-            entries=tuple(self.log.unstable),
-            snapshot=self.log.unstable_snapshot,
-            committed_entries=tuple(self._committed_to_apply()),
-            messages=late,
-            early_messages=early,
-            read_states=tuple(self._read_states),
-            compaction=self._compaction,
-            refused_reads=tuple(self._refused_reads),
-        )
-        if ready.is_empty():
-            return None
-        self._soft_state, self._hard_state = soft, hard
-        self._outbox, self._read_states, self._refused_reads = [], [], []
-        self._compaction = None
-        self._in_flight = ready
-        return ready
-
-    def advance(self, ready: Ready) -> None:
-        assert ready is self._in_flight, "advance takes the Ready just handed out"
-        self._in_flight = None
-        if ready.snapshot is not None:
-            meta = ready.snapshot.meta
-            self.log.stable_snapshot_to(meta.index)
-            self.log.restored_to(meta.index)
-        if ready.entries:
-            self._stable_to(ready.entries)
-            if self.role is Role.LEADER:
-                self._maybe_commit()
-        if ready.committed_entries:
-            self.log.applied_to(max(self.log.applied, ready.committed_entries[-1].index))
-        if ready.compaction is not None:
-            self._configs.fold_to(ready.compaction.meta.index)
-        assert self.log.applied <= self.log.committed <= self.log.last_index()
+    def _on_compacted(self, index: LogIndex) -> None:
+        self._configs.fold_to(index)
 
     def _stable_to(self, written: tuple[Entry, ...]) -> None:
         """Mark ``written`` durable, unless the log changed since at or below it. A matching
@@ -323,26 +262,12 @@ class PaxosEngine(Leader):
                 if self._chosen_untold:
                     self._tell_chosen(node)
             self._chosen_untold = False
-        if self._noop_chosen():
+        if self._serves_reads():
             read_round = self._reads.start_round(self.log.committed)
             if read_round is not None:
                 for node in sorted(self._progress):
                     self._send_heartbeat(node, read_round)
                 self._release_reads()
-
-    def _reads_waiting_round(self) -> bool:
-        leading = self.role is Role.LEADER
-        return leading and self._reads.has_unstarted() and self._noop_chosen()
-
-    def _committed_to_apply(self) -> list[Entry]:
-        log = self.log
-        if log.unstable_snapshot is not None or log.committed <= log.applied:
-            return []
-        low = LogIndex(log.applied + 1)
-        return log.entries(low, self.config.apply_bytes_max, LogIndex(log.committed + 1))
-
-    def _current_soft_state(self) -> SoftState:
-        return SoftState(self.leader, self.role)
 
     def _current_hard_state(self) -> HardState:
         return HardState(self.promised, self.vote, self.log.committed)
@@ -367,9 +292,6 @@ class PaxosEngine(Leader):
                 if leading and self._is_voter() and not self._repairing():
                     self._start_phase1(transfer=True)
             case ReadIndexRequest():
-                self._on_read_index_request(message)
+                self._on_read_index_request(message.request_id, message.source)
             case ReadIndexResponse():
-                if message.index == NO_INDEX:
-                    self._refused_reads.append(message.request_id)
-                else:
-                    self._read_states.append(ReadState(message.index, message.request_id))
+                self._on_read_index_response(message.request_id, message.index)

@@ -26,14 +26,13 @@ from synod.consensus.paxos.messages import (
     Heartbeat,
     HeartbeatAck,
     InstallSnapshot,
-    ReadIndexRequest,
     ReadIndexResponse,
 )
 from synod.consensus.paxos.progress import Progress
 from synod.consensus.paxos.proposer import Proposer
 from synod.consensus.quorum import committed_index, has_quorum
-from synod.consensus.raft.reads import PendingRead
-from synod.core.engine import ReadState, Role
+from synod.consensus.reads import PendingRead
+from synod.core.engine import Role
 from synod.core.errors import LogCompacted, NotLeader, ProposalDropped
 from synod.core.ids import NO_INDEX, NO_NODE, LogIndex, NodeId
 from synod.core.log import Entry, EntryKind
@@ -228,39 +227,14 @@ class Leader(Proposer):
             self._refuse_read(read)
             return
         self._reads.add(read)
-        if self.membership.voters == {self.node_id} and self._noop_chosen():
+        if self.membership.voters == {self.node_id} and self._serves_reads():
             self._reads.start_round(self.log.committed)
             self._release_reads()
 
-    def _release_reads(self) -> None:
-        for read in self._reads.release(self.membership.voters, self.node_id):
-            self._answer_read(read)
+    def _serves_reads(self) -> bool:
+        return self._noop_chosen()
 
-    def _answer_read(self, read: PendingRead) -> None:
-        if read.origin == self.node_id:
-            self._read_states.append(ReadState(read.index, read.request_id))
-        else:
-            response = ReadIndexResponse(
-                self.node_id, read.origin, self.promised, read.request_id, read.index
-            )
-            self._send(response)
-
-    def _refuse_read(self, read: PendingRead) -> None:
-        if read.origin == self.node_id:
-            self._refused_reads.append(read.request_id)
-        else:
-            response = ReadIndexResponse(
-                self.node_id, read.origin, self.promised, read.request_id, NO_INDEX
-            )
-            self._send(response)
-
-    def _drop_reads(self) -> None:
-        for read in self._reads.drain():
-            self._refuse_read(read)
-
-    def _on_read_index_request(self, message: ReadIndexRequest) -> None:
-        read = PendingRead(message.request_id, message.source)
-        if self.role is Role.LEADER:
-            self._leader_read(read)
-        else:
-            self._refuse_read(read)
+    def _read_response(
+        self, target: NodeId, request_id: bytes, index: LogIndex
+    ) -> ReadIndexResponse:
+        return ReadIndexResponse(self.node_id, target, self.promised, request_id, index)

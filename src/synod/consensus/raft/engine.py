@@ -37,9 +37,9 @@ from synod.consensus.raft.messages import (
     VoteResponse,
 )
 from synod.consensus.raft.progress import Progress
-from synod.consensus.raft.reads import PendingRead, ReadQueue
+from synod.consensus.reads import PendingRead
 from synod.core.config import EngineConfig
-from synod.core.engine import LogStorage, Message, ReadState, Ready, Rng, Role, SoftState
+from synod.core.engine import LogStorage, Message, Rng, Role
 from synod.core.errors import NotLeader, ProposalDropped
 from synod.core.ids import NO_INDEX, NO_NODE, LogIndex, NodeId, Term
 from synod.core.log import (
@@ -93,15 +93,7 @@ class RaftEngine(Leadership):
         self._progress: dict[NodeId, Progress] = {}
         self._transferee = NO_NODE
         self._pending_membership_index = NO_INDEX
-        self._reads = ReadQueue(config.pending_reads_max)
-        self._outbox: list[RaftMessage] = []
-        self._read_states: list[ReadState] = []
-        self._refused_reads: list[bytes] = []
-        self._compaction: Snapshot | None = None
-        self._broadcast_pending = False
-        self._soft_state = SoftState()
-        self._hard_state = hard_state
-        self._in_flight: Ready | None = None
+        self._start_ready_cycle(hard_state)
 
     def _replay_membership(self, applied_index: LogIndex) -> None:
         """Restart with a durable state machine: reapply configurations up to ``applied``."""
@@ -210,73 +202,21 @@ class RaftEngine(Leadership):
 
     # -- Ready ----------------------------------------------------------------------------------
 
-    def has_ready(self) -> bool:
-        if self._in_flight is not None:
-            return False
-        log = self.log
-        return bool(
-            self._outbox
-            or self._broadcast_pending
-            or self._reads_waiting_round()
-            or log.unstable
-            or log.unstable_snapshot
-            or log.committed > log.applied
-            or self._read_states
-            or self._refused_reads
-            or self._compaction
-            or self._current_soft_state() != self._soft_state
-            or self._current_hard_state() != self._hard_state
-        )
+    def _on_entries_durable(self, entries: tuple[Entry, ...]) -> None:
+        last = entries[-1]
+        self.log.stable_to(last.index, last.term)
+        if self.role is Role.LEADER:
+            self._on_own_entries_durable()
 
-    def ready(self) -> Ready | None:
-        assert self._in_flight is None, "advance the previous Ready first"
-        self._flush()
-        soft = self._current_soft_state()
-        hard = self._current_hard_state()
-        early = tuple(m for m in self._outbox if self._is_early(m))
-        late = tuple(m for m in self._outbox if not self._is_early(m))
-        ready = Ready(
-            soft_state=soft if soft != self._soft_state else None,
-            hard_state=hard if hard != self._hard_state else None,
-            entries=tuple(self.log.unstable),
-            snapshot=self.log.unstable_snapshot,
-            committed_entries=tuple(self._committed_to_apply()),
-            messages=late,
-            early_messages=early,
-            read_states=tuple(self._read_states),
-            compaction=self._compaction,
-            refused_reads=tuple(self._refused_reads),
-        )
-        if ready.is_empty():
-            return None
-        self._soft_state, self._hard_state = soft, hard
-        self._outbox, self._read_states, self._refused_reads = [], [], []
-        self._compaction = None
-        self._in_flight = ready
-        return ready
-
-    def advance(self, ready: Ready) -> None:
-        assert ready is self._in_flight, "advance takes the Ready just handed out"
-        self._in_flight = None
-        if ready.snapshot is not None:
-            meta = ready.snapshot.meta
-            self.log.stable_snapshot_to(meta.index)
-            self.log.restored_to(meta.index)
-        if ready.entries:
-            last = ready.entries[-1]
-            self.log.stable_to(last.index, last.term)
-            if self.role is Role.LEADER:
-                self._on_own_entries_durable()
-        for entry in ready.committed_entries:
+    def _on_applying(self, entries: tuple[Entry, ...]) -> None:
+        for entry in entries:
             # A snapshot received since this Ready was handed out carries the configuration
             # as of its index, which supersedes the changes below it.
             if entry.kind is EntryKind.MEMBERSHIP and entry.index > self._membership.applied_index:
                 self._apply_membership(entry)
-        if ready.committed_entries:
-            self.log.applied_to(max(self.log.applied, ready.committed_entries[-1].index))
-        if ready.compaction is not None:
-            self._membership.forget_before(ready.compaction.meta.index)
-        assert self.log.applied <= self.log.committed <= self.log.last_index()
+
+    def _on_compacted(self, index: LogIndex) -> None:
+        self._membership.forget_before(index)
 
     def _flush(self) -> None:
         """Work deferred so that one Ready batches it: appends and read rounds."""
@@ -285,25 +225,11 @@ class RaftEngine(Leadership):
         if self._broadcast_pending:
             self._broadcast_pending = False
             self._broadcast_append()
-        if self._own_term_committed():
+        if self._serves_reads():
             read_round = self._reads.start_round(self.log.committed)
             if read_round is not None:
                 self._broadcast_heartbeat(read_round)
                 self._release_reads()
-
-    def _reads_waiting_round(self) -> bool:
-        leading = self.role is Role.LEADER
-        return leading and self._reads.has_unstarted() and self._own_term_committed()
-
-    def _committed_to_apply(self) -> list[Entry]:
-        log = self.log
-        if log.unstable_snapshot is not None or log.committed <= log.applied:
-            return []
-        low = LogIndex(log.applied + 1)
-        return log.entries(low, self.config.apply_bytes_max, LogIndex(log.committed + 1))
-
-    def _current_soft_state(self) -> SoftState:
-        return SoftState(self.leader, self.role)
 
     def _current_hard_state(self) -> HardState:
         return HardState(self.term, self.vote, self.log.committed)
@@ -372,8 +298,7 @@ class RaftEngine(Leadership):
         self._reset_timers()
 
     def _stop_leading(self) -> None:
-        for read in self._reads.drain():
-            self._refuse_read(read)
+        self._drop_reads()
         self._progress = {}
         self._transferee = NO_NODE
         self._broadcast_pending = False
@@ -470,9 +395,9 @@ class RaftEngine(Leadership):
                 if self._can_campaign() and self.role is not Role.LEADER:
                     self._start_election(pre_vote=False, transfer=True)
             case ReadIndexRequest():
-                self._on_read_index_request(message)
+                self._on_read_index_request(message.request_id, message.source)
             case ReadIndexResponse():
-                self._on_read_index_response(message)
+                self._on_read_index_response(message.request_id, message.index)
 
     def _follow(self, leader: NodeId) -> bool:
         """A message from this term's leader: make sure we follow it. False if we lead."""
@@ -575,12 +500,6 @@ class RaftEngine(Leadership):
             self.node_id, message.source, self.term, log.committed, epoch=message.epoch
         )
         self._send(reply)
-
-    def _on_read_index_response(self, message: ReadIndexResponse) -> None:
-        if message.index == NO_INDEX:
-            self._refused_reads.append(message.request_id)
-        else:
-            self._read_states.append(ReadState(message.index, message.request_id))
 
 
 def replace_vote(request: VoteRequest, voter: NodeId, *, granted: bool) -> VoteResponse:

@@ -16,7 +16,6 @@ the type checker sees it); this module only holds the behaviour a leader has. Ru
 from __future__ import annotations
 
 from synod.consensus.quorum import committed_index, has_quorum
-from synod.consensus.raft.log import RaftLog
 from synod.consensus.raft.membership import MembershipHistory
 from synod.consensus.raft.messages import (
     AppendEntries,
@@ -26,44 +25,30 @@ from synod.consensus.raft.messages import (
     HeartbeatResponse,
     InstallSnapshot,
     RaftMessage,
-    ReadIndexRequest,
     ReadIndexResponse,
     TimeoutNow,
 )
 from synod.consensus.raft.progress import Inflights, Progress, ProgressState
-from synod.consensus.raft.reads import PendingRead, ReadQueue
-from synod.core.config import EngineConfig
-from synod.core.engine import ReadState, Role
+from synod.consensus.reads import PendingRead
+from synod.consensus.ready_cycle import ReadyCycle
+from synod.core.engine import Role
 from synod.core.errors import LogCompacted, NotLeader, ProposalDropped
 from synod.core.ids import NO_INDEX, NO_NODE, LogIndex, NodeId, Term
 from synod.core.log import Entry, EntryKind, Membership
 
 
-class Leadership:
-    node_id: NodeId
-    config: EngineConfig
-    log: RaftLog
+class Leadership(ReadyCycle[RaftMessage]):
     term: Term
-    role: Role
-    leader: NodeId
     _membership: MembershipHistory
     _progress: dict[NodeId, Progress]
-    _reads: ReadQueue
-    _outbox: list[RaftMessage]
-    _read_states: list[ReadState]
-    _refused_reads: list[bytes]
     _transferee: NodeId
     _pending_membership_index: LogIndex
-    _broadcast_pending: bool
     _election_elapsed: int
     _heartbeat_elapsed: int
 
     @property
     def membership(self) -> Membership:
         return self._membership.current
-
-    def _send(self, message: RaftMessage) -> None:
-        self._outbox.append(message)
 
     def _become_follower(self, term: Term, leader: NodeId) -> None: ...
 
@@ -156,7 +141,7 @@ class Leadership:
         self._broadcast_pending = True
         return True
 
-    def _own_term_committed(self) -> bool:
+    def _serves_reads(self) -> bool:
         return self.log.term(self.log.committed) == self.term
 
     def _broadcast_append(self) -> None:
@@ -300,15 +285,6 @@ class Leadership:
 
     # -- ReadIndex --------------------------------------------------------------------------------
 
-    def _on_read_index_request(self, message: ReadIndexRequest) -> None:
-        if self.role is Role.LEADER:
-            self._leader_read(PendingRead(message.request_id, message.source))
-        else:
-            refusal = ReadIndexResponse(
-                self.node_id, message.source, self.term, message.request_id, NO_INDEX
-            )
-            self._send(refusal)
-
     def _leader_read(self, read: PendingRead) -> None:
         """Queue a read; ``_flush`` starts its confirmation round once our term committed."""
         if self._reads.full():
@@ -316,24 +292,7 @@ class Leadership:
             return
         self._reads.add(read)
 
-    def _release_reads(self) -> None:
-        for read in self._reads.release(self.membership.voters, self.node_id):
-            self._answer_read(read)
-
-    def _answer_read(self, read: PendingRead) -> None:
-        if read.origin == self.node_id:
-            self._read_states.append(ReadState(read.index, read.request_id))
-        else:
-            response = ReadIndexResponse(
-                self.node_id, read.origin, self.term, read.request_id, read.index
-            )
-            self._send(response)
-
-    def _refuse_read(self, read: PendingRead) -> None:
-        if read.origin == self.node_id:
-            self._refused_reads.append(read.request_id)
-        else:
-            response = ReadIndexResponse(
-                self.node_id, read.origin, self.term, read.request_id, NO_INDEX
-            )
-            self._send(response)
+    def _read_response(
+        self, target: NodeId, request_id: bytes, index: LogIndex
+    ) -> ReadIndexResponse:
+        return ReadIndexResponse(self.node_id, target, self.term, request_id, index)
