@@ -6,8 +6,9 @@ each stream's request headers and data to an ``Application`` (the gRPC layer,
 ``synod.api.grpc_server``), which answers through ``send_headers`` / ``send_data``.
 
 Rules:
-- Header blocks are decoded with HPACK (``hpack``); responses are encoded here as literals
-  that never enter the dynamic table, so no encoder state exists to keep in step.
+- Header blocks are decoded with HPACK (``hpack``, through ``synod.api.header_blocks``, which
+  remembers the blocks a client repeats); responses are encoded here as literals that never
+  enter the dynamic table, so no encoder state exists to keep in step.
 - Receive windows: the connection's is handed back as data arrives; a stream's when the
   application says it consumed the data (``consumed``), so a slow reader of a streaming call
   stops its sender without stalling the connection's other streams.
@@ -32,6 +33,7 @@ from typing import Protocol, cast
 
 import hpack
 
+from synod.api.header_blocks import HeaderDecoder
 from synod.api.http2_wire import (
     ACK,
     DEFAULT_FRAME_BYTES,
@@ -158,7 +160,7 @@ class Http2Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._buffer = b""
         self._preface_seen = False
-        self._decoder = hpack.Decoder(max_header_list_size=HEADER_LIST_BYTES_MAX)
+        self._decoder = HeaderDecoder(max_header_list_size=HEADER_LIST_BYTES_MAX)
         self._streams: dict[int, Stream] = {}
         self._last_stream_id = 0
         self._headers_open: tuple[int, int, bytearray] | None = None
@@ -351,7 +353,7 @@ class Http2Connection(asyncio.Protocol):
             self._on_header_block(opened[1], stream_id, bytes(opened[2]))
 
     def _on_header_block(self, flags: int, stream_id: int, block: bytes) -> None:
-        headers = cast(list[tuple[str, str]], self._decoder.decode(block))
+        headers = self._decoder.decode(block)
         end_stream = bool(flags & END_STREAM)
         stream = self._streams.get(stream_id)
         if stream is not None:  # trailers of a request
